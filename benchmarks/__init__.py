@@ -1,0 +1,1 @@
+"""ccs-bench: reproduction of the paper's tables and throughput benchmarks."""

@@ -1,0 +1,349 @@
+"""Dataset specs: the schema of ``manifests/<dataset>.toml`` and the synthetic world's ``specs/<dataset>.toml``.
+
+A spec names every upstream file a dataset is built from (pinned URL + sha256), where its media come from, its
+split protocols and its cleaning thresholds. The loader validates every field and names the bad one.
+
+Schema (all keys not marked optional are required)::
+
+    name = "music-stereo"              # one of ccstereo.constants.DATASETS
+    description = "..."                # optional
+    source = "youtube"                 # youtube | archive
+    media_url = "https://www.youtube.com/watch?v={id}"   # youtube only; must contain {id}
+    audio = "stereo"                   # stereo | ambix   (what a video's audio track must be)
+    id_format = "youtube"              # youtube (11 chars of [A-Za-z0-9_-]) | clip6 (6 digits)
+    min_lr_diff = 0.001                # optional; non-binaural filter threshold (mean |L-R|), 0 disables
+
+    [[lists]]                          # upstream list files, downloaded and verified at fetch time
+    path = "meta/subsets/YT-Music.train.1.lst"   # where it is stored under <root>/<dataset>/lists/
+    url = "https://..."
+    sha256 = "<64 hex>"
+    format = "id-lines"                # music-json | id-lines | clip-lines | video-formats | audio-formats
+    role = "split"                     # ids | split | meta
+    protocol = "official"              # role = split only
+    split = "1"                        # role = split only
+    part = "train"                     # role = split only: train | val | test
+
+    [[archives]]                       # source = archive only
+    name = "videos.tar.gz"
+    url = "http://..."
+    sha256 = "<64 hex>"                # optional: upstream publishes none; the fetched file's hash is recorded
+    contents = "videos"                # videos | audios | splits
+
+    [[protocols]]
+    name = "official"
+    kind = "lists"                     # lists (split files above) | random-by-video | fairplay-h5
+    splits = ["1"]
+    val_from = "test"                  # optional, kind = lists: use this part as val when no val list exists
+    fractions = [0.8, 0.1, 0.1]        # kind = random-by-video
+    seed = 0                           # kind = random-by-video
+    pattern = "splits/split{split}/{part}.h5"   # kind = fairplay-h5: member of the splits archive
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlparse
+
+from ccstereo.constants import DATASETS
+
+MANIFEST_DIR = Path(__file__).resolve().parent.parent / "manifests"
+
+SOURCES = ("youtube", "archive")
+AUDIO_KINDS = ("stereo", "ambix")
+ID_FORMATS = ("youtube", "clip6")
+LIST_FORMATS = ("music-json", "id-lines", "clip-lines", "video-formats", "audio-formats")
+LIST_ROLES = ("ids", "split", "meta")
+PARTS = ("train", "val", "test")
+ARCHIVE_CONTENTS = ("videos", "audios", "splits")
+PROTOCOL_KINDS = ("lists", "random-by-video", "fairplay-h5")
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class SpecError(ValueError):
+    """A spec file is malformed; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class ListFile:
+    path: str
+    url: str
+    sha256: str
+    format: str
+    role: str
+    protocol: str | None = None
+    split: str | None = None
+    part: str | None = None
+
+
+@dataclass(frozen=True)
+class Archive:
+    name: str
+    url: str
+    contents: str
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    kind: str
+    splits: tuple[str, ...]
+    val_from: str | None = None
+    fractions: tuple[float, float, float] | None = None
+    seed: int = 0
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    source: str
+    audio: str
+    id_format: str
+    lists: tuple[ListFile, ...]
+    protocols: tuple[Protocol, ...]
+    archives: tuple[Archive, ...] = ()
+    media_url: str | None = None
+    min_lr_diff: float = 0.0
+    description: str = ""
+    path: Path | None = field(default=None, compare=False)
+
+    def protocol(self, name: str) -> Protocol:
+        for p in self.protocols:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.protocols)
+        raise KeyError(f"dataset {self.name} has no protocol {name!r} (known: {known})")
+
+    def media_url_for(self, video_id: str) -> str:
+        if self.media_url is None:
+            raise SpecError(f"{self.name}: spec has no media_url")
+        return self.media_url.replace("{id}", video_id)
+
+
+def default_spec_path(dataset: str) -> Path:
+    if dataset not in DATASETS:
+        raise SpecError(f"unknown dataset {dataset!r} (known: {', '.join(DATASETS)})")
+    return MANIFEST_DIR / f"{dataset}.toml"
+
+
+def load_spec(path: str | Path | None = None, *, dataset: str | None = None) -> DatasetSpec:
+    """Load and validate a spec; ``path=None`` takes ``manifests/<dataset>.toml``.
+
+    Raises :class:`SpecError` naming the file and the offending field.
+    """
+    if path is None:
+        if dataset is None:
+            raise SpecError("load_spec needs a path or a dataset name")
+        path = default_spec_path(dataset)
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{path}: spec file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    spec = parse_spec(raw, source_name=str(path))
+    if dataset is not None and spec.name != dataset:
+        raise SpecError(f"{path}: field 'name' is {spec.name!r} but dataset {dataset!r} was asked for")
+    return DatasetSpec(**{**spec.__dict__, "path": path})
+
+
+def parse_spec(raw: dict[str, Any], *, source_name: str = "<spec>") -> DatasetSpec:
+    r = _Reader(raw, source_name)
+    name = r.choice("name", DATASETS)
+    source = r.choice("source", SOURCES)
+    audio = r.choice("audio", AUDIO_KINDS)
+    id_format = r.choice("id_format", ID_FORMATS)
+    media_url = r.opt_str("media_url")
+    if source == "youtube":
+        if media_url is None:
+            raise r.error("media_url", "is required when source = 'youtube'")
+        if "{id}" not in media_url:
+            raise r.error("media_url", "must contain the placeholder {id}")
+        _check_url(r, "media_url", media_url.replace("{id}", "x"))
+    min_lr_diff = r.opt_float("min_lr_diff", 0.0)
+    if min_lr_diff < 0:
+        raise r.error("min_lr_diff", "must be >= 0")
+
+    lists = []
+    for i, item in enumerate(r.table_list("lists")):
+        lr = r.sub(f"lists[{i}]", item)
+        role = lr.choice("role", LIST_ROLES)
+        lf = ListFile(
+            path=_check_rel_path(lr, "path", lr.str("path")),
+            url=_check_url(lr, "url", lr.str("url")),
+            sha256=_check_sha(lr, "sha256", lr.str("sha256")),
+            format=lr.choice("format", LIST_FORMATS),
+            role=role,
+            protocol=lr.str("protocol") if role == "split" else lr.opt_str("protocol"),
+            split=lr.str("split") if role == "split" else lr.opt_str("split"),
+            part=lr.choice("part", PARTS) if role == "split" else None,
+        )
+        lists.append(lf)
+    if not lists:
+        raise r.error("lists", "must name at least one upstream list file")
+    paths = [lf.path for lf in lists]
+    if len(set(paths)) != len(paths):
+        raise r.error("lists", "two entries share one path")
+
+    archives = []
+    for i, item in enumerate(r.table_list("archives", required=False)):
+        ar = r.sub(f"archives[{i}]", item)
+        sha = ar.opt_str("sha256")
+        archives.append(
+            Archive(
+                name=_check_rel_path(ar, "name", ar.str("name")),
+                url=_check_url(ar, "url", ar.str("url")),
+                contents=ar.choice("contents", ARCHIVE_CONTENTS),
+                sha256=_check_sha(ar, "sha256", sha) if sha is not None else None,
+            )
+        )
+    if source == "archive" and not archives:
+        raise r.error("archives", "is required when source = 'archive'")
+
+    protocols = []
+    for i, item in enumerate(r.table_list("protocols")):
+        pr = r.sub(f"protocols[{i}]", item)
+        kind = pr.choice("kind", PROTOCOL_KINDS)
+        splits = tuple(pr.str_list("splits"))
+        if not splits:
+            raise pr.error("splits", "must not be empty")
+        fractions = None
+        pattern = None
+        if kind == "random-by-video":
+            fr = pr.float_list("fractions")
+            if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
+                raise pr.error("fractions", "must be three non-negative numbers summing to 1")
+            fractions = (fr[0], fr[1], fr[2])
+        if kind == "fairplay-h5":
+            pattern = pr.str("pattern")
+            if "{split}" not in pattern or "{part}" not in pattern:
+                raise pr.error("pattern", "must contain {split} and {part}")
+        val_from = pr.opt_str("val_from")
+        if val_from is not None and val_from not in PARTS:
+            raise pr.error("val_from", f"must be one of {', '.join(PARTS)}")
+        protocols.append(
+            Protocol(
+                name=pr.str("name"),
+                kind=kind,
+                splits=splits,
+                val_from=val_from,
+                fractions=fractions,
+                seed=pr.opt_int("seed", 0),
+                pattern=pattern,
+            )
+        )
+    names = [p.name for p in protocols]
+    if len(set(names)) != len(names):
+        raise r.error("protocols", "two protocols share one name")
+    for lf in lists:
+        if lf.role == "split" and lf.protocol not in names:
+            raise r.error("lists", f"{lf.path}: protocol {lf.protocol!r} is not declared in [[protocols]]")
+
+    return DatasetSpec(
+        name=name,
+        source=source,
+        audio=audio,
+        id_format=id_format,
+        lists=tuple(lists),
+        protocols=tuple(protocols),
+        archives=tuple(archives),
+        media_url=media_url,
+        min_lr_diff=min_lr_diff,
+        description=r.opt_str("description") or "",
+    )
+
+
+class _Reader:
+    """Typed access to one TOML table that names ``file: field`` in every error."""
+
+    def __init__(self, table: dict[str, Any], source_name: str, prefix: str = ""):
+        if not isinstance(table, dict):
+            raise SpecError(f"{source_name}: {prefix or 'top level'} must be a table")
+        self.table = table
+        self.source_name = source_name
+        self.prefix = prefix
+
+    def error(self, key: str, why: str) -> SpecError:
+        return SpecError(f"{self.source_name}: field '{self.prefix}{key}' {why}")
+
+    def sub(self, name: str, table: Any) -> "_Reader":
+        if not isinstance(table, dict):
+            raise SpecError(f"{self.source_name}: field '{self.prefix}{name}' must be a table")
+        return _Reader(table, self.source_name, f"{self.prefix}{name}.")
+
+    def _get(self, key: str, types: tuple[type, ...], what: str, required: bool = True) -> Any:
+        if key not in self.table:
+            if required:
+                raise self.error(key, "is missing")
+            return None
+        value = self.table[key]
+        if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
+            raise self.error(key, f"must be {what}, got {value!r}")
+        return value
+
+    def str(self, key: str) -> str:
+        value = self._get(key, (str,), "a string")
+        if not value.strip():
+            raise self.error(key, "must not be empty")
+        return value
+
+    def opt_str(self, key: str) -> str | None:
+        return self._get(key, (str,), "a string", required=False)
+
+    def choice(self, key: str, options: tuple[str, ...]) -> str:
+        value = self._get(key, (str,), "a string")
+        if value not in options:
+            raise self.error(key, f"must be one of {', '.join(options)}; got {value!r}")
+        return value
+
+    def opt_float(self, key: str, default: float) -> float:
+        value = self._get(key, (int, float), "a number", required=False)
+        return default if value is None else float(value)
+
+    def opt_int(self, key: str, default: int) -> int:
+        value = self._get(key, (int,), "an integer", required=False)
+        return default if value is None else value
+
+    def str_list(self, key: str) -> list[str]:
+        value = self._get(key, (list,), "a list of strings")
+        if not all(isinstance(v, str) for v in value):
+            raise self.error(key, "must be a list of strings")
+        return value
+
+    def float_list(self, key: str) -> list[float]:
+        value = self._get(key, (list,), "a list of numbers")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise self.error(key, "must be a list of numbers")
+        return [float(v) for v in value]
+
+    def table_list(self, key: str, required: bool = True) -> list[Any]:
+        value = self._get(key, (list,), "an array of tables", required=required)
+        return value or []
+
+
+def _check_sha(r: _Reader, key: str, value: str) -> str:
+    if not _SHA256_RE.match(value):
+        raise r.error(key, f"must be 64 lowercase hex digits, got {value!r}")
+    return value
+
+
+def _check_url(r: _Reader, key: str, value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise r.error(key, f"must be an http(s) URL, got {value!r}")
+    return value
+
+
+def _check_rel_path(r: _Reader, key: str, value: str) -> str:
+    """Paths from a spec become file names under the dataset root: no absolute paths, no '..'."""
+    p = PurePosixPath(value)
+    if p.is_absolute() or "\\" in value or any(part in ("..", ".", "") for part in value.split("/")):
+        raise r.error(key, f"must be a relative path without '..', got {value!r}")
+    return value
