@@ -46,8 +46,12 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL file; a torn last line (crash during append) is ignored, any other bad line raises."""
+def read_jsonl(path: str | Path, *, skip_torn: bool = False) -> list[dict[str, Any]]:
+    """Read a JSONL file; a torn last line (crash during append) is ignored, any other bad line raises.
+
+    ``skip_torn=True`` (ledgers) also skips unparsable lines in the middle: a crash mid-append followed by
+    later appends leaves one there, and the record it held was never acknowledged.
+    """
     path = Path(path)
     if not path.exists():
         return []
@@ -59,8 +63,8 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
         try:
             out.append(json.loads(line))
         except json.JSONDecodeError:
-            if i == len(lines) - 1:  # unterminated last line: an append cut short
-                break
+            if skip_torn or i == len(lines) - 1:  # an append cut short by a crash
+                continue
             raise ValueError(f"{path}:{i + 1}: not valid JSON") from None
     return out
 
@@ -89,7 +93,7 @@ class Ledger:
             os.close(fd)
 
     def records(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.path)
+        return read_jsonl(self.path, skip_torn=True)
 
     def latest(self, key: str = "video_id") -> dict[str, dict[str, Any]]:
         """The last record of every item, by ``key``."""
