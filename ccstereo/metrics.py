@@ -1,0 +1,186 @@
+"""Binaural evaluation metrics exactly as SPEC section 10 defines them.
+
+Published numbers in this field come from scripts that disagree (padding mode of the STFT, which channels,
+normalisation), so this module implements one definition, names its only free choice (``pad_mode``) and
+every report states which one it used:
+
+* prediction and ground truth are each peak-normalised over both channels jointly: ``x / max(1e-20, max|x|)``;
+* STFTs use n_fft 512, hop 160, win 400, periodic Hann, centred; ``pad_mode="constant"`` (zero padding, the
+  librosa >= 0.10 default the official CCStereo evaluation used) or ``"reflect"`` (older papers);
+* STFT, Mag and ENV/WAV sum over the two channels; Phs is on the difference signal L - R; SNR pools both
+  channels.
+
+Phs averages the phase error over every bin, including bins that hold only rounding noise (a band-limited
+synthetic tone far from its harmonics); their angles depend on the FFT implementation, so Phs of such signals
+agrees between implementations only to about 1e-3. Recordings have a noise floor and agree to 1e-5.
+
+:func:`compute_metrics` scores one clip ``[2, T]``; :func:`compute_metrics_batch` scores ``[B, 2, T]`` in
+float64 torch with FFTs batched over clips (one call for a whole test split), chunked to bound memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Union
+
+import numpy as np
+import torch
+
+from ccstereo.constants import HOP_LENGTH, N_FFT, WIN_LENGTH
+
+METRIC_NAMES: tuple[str, ...] = ("STFT", "ENV", "WAV", "Mag", "Phs", "SNR")
+# every metric is a distance (lower is better) except SNR
+HIGHER_IS_BETTER: frozenset[str] = frozenset({"SNR"})
+PAD_MODES: tuple[str, ...] = ("constant", "reflect")
+
+PEAK_FLOOR = 1e-20  # peak normalisation guard for an all-zero signal
+SNR_EPS = 1e-4  # added to signal and noise power in the SNR ratio (SPEC section 10)
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+
+def _as_tensor(x: ArrayLike, name: str) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    elif not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}")
+    if not (x.is_floating_point() or x.dtype in (torch.int16, torch.int32)):
+        raise TypeError(f"{name} must hold real samples, got dtype {x.dtype}")
+    return x.detach().to(torch.float64)
+
+
+def _check_pair(pred: torch.Tensor, true: torch.Tensor, batched: bool) -> None:
+    want = 3 if batched else 2
+    shape_text = "[B, 2, T]" if batched else "[2, T]"
+    for name, x in (("pred", pred), ("true", true)):
+        if x.ndim != want or x.shape[-2] != 2:
+            raise ValueError(f"{name} must have shape {shape_text} (L, R), got {list(x.shape)}")
+        if x.shape[-1] < 2:
+            raise ValueError(f"{name} is too short to score ({x.shape[-1]} samples)")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or infinite samples")
+    if pred.shape != true.shape:
+        raise ValueError(f"pred and true differ in shape: {list(pred.shape)} vs {list(true.shape)}")
+
+
+def _check_pad_mode(pad_mode: str) -> None:
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+
+
+def peak_normalise(x: torch.Tensor) -> torch.Tensor:
+    """``x / max(1e-20, max|x|)`` with the peak taken jointly over the last two axes (channels, time)."""
+    peak = x.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(PEAK_FLOOR)
+    return x / peak
+
+
+def _window(device: torch.device) -> torch.Tensor:
+    return torch.hann_window(WIN_LENGTH, periodic=True, dtype=torch.float64, device=device)
+
+
+def metric_stft(x: torch.Tensor, pad_mode: str = "constant") -> torch.Tensor:
+    """Complex STFT of the last axis with the metric parameters: ``[..., T] -> [..., 257, 1 + T // 160]``."""
+    lead = x.shape[:-1]
+    flat = x.reshape(-1, x.shape[-1])
+    spec = torch.stft(
+        flat,
+        n_fft=N_FFT,
+        hop_length=HOP_LENGTH,
+        win_length=WIN_LENGTH,
+        window=_window(x.device),
+        center=True,
+        pad_mode=pad_mode,
+        return_complex=True,
+    )
+    return spec.reshape(*lead, *spec.shape[-2:])
+
+
+def amplitude_envelope(x: torch.Tensor) -> torch.Tensor:
+    """``abs(hilbert(x))`` along the last axis (FFT-based analytic signal, as scipy.signal.hilbert)."""
+    n = x.shape[-1]
+    spectrum = torch.fft.fft(x, dim=-1)
+    h = torch.zeros(n, dtype=x.dtype, device=x.device)
+    h[0] = 1.0
+    if n % 2 == 0:
+        h[n // 2] = 1.0
+        h[1 : n // 2] = 2.0
+    else:
+        h[1 : (n + 1) // 2] = 2.0
+    return torch.fft.ifft(spectrum * h, dim=-1).abs()
+
+
+def _wrapped_abs_angle_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    d = (torch.angle(a) - torch.angle(b)).abs()
+    return torch.minimum(d, 2 * math.pi - d)
+
+
+def _score_chunk(pred: torch.Tensor, true: torch.Tensor, pad_mode: str) -> dict[str, torch.Tensor]:
+    """All six metrics for peak-normalised ``[b, 2, T]`` float64 tensors; each value is ``[b]``."""
+    s_pred = metric_stft(pred, pad_mode)  # [b, 2, F, N]
+    s_true = metric_stft(true, pad_mode)
+    sq = (s_pred - s_true).abs().square()  # |dS|^2 = dRe^2 + dIm^2
+    mag = sq.mean(dim=(-2, -1)).sum(dim=-1)
+    # mean over (re/im, f, t) of the squared component errors = half the mean of |dS|^2
+    stft = mag / 2
+
+    env_err = (amplitude_envelope(pred) - amplitude_envelope(true)).square().mean(dim=-1).sqrt()
+    env = env_err.sum(dim=-1)
+
+    wav = 1000.0 * (pred - true).square().mean(dim=-1).sum(dim=-1)
+
+    d_pred = metric_stft(pred[:, 0] - pred[:, 1], pad_mode)
+    d_true = metric_stft(true[:, 0] - true[:, 1], pad_mode)
+    phs = _wrapped_abs_angle_diff(d_pred, d_true).mean(dim=(-2, -1))
+
+    signal = true.square().mean(dim=(-2, -1))
+    noise = (pred - true).square().mean(dim=(-2, -1))
+    snr = 10.0 * torch.log10((signal + SNR_EPS) / (noise + SNR_EPS))
+    return {"STFT": stft, "ENV": env, "WAV": wav, "Mag": mag, "Phs": phs, "SNR": snr}
+
+
+def compute_metrics_batch(
+    pred: ArrayLike,
+    true: ArrayLike,
+    *,
+    pad_mode: str = "constant",
+    chunk: int = 8,
+    device: str | torch.device | None = None,
+) -> dict[str, np.ndarray]:
+    """Metrics of ``B`` clips at once: ``pred``, ``true`` are ``[B, 2, T]``; returns name -> float64 ``[B]``.
+
+    Computed in float64 (phase metrics on quiet bins are sensitive to rounding); ``chunk`` clips go through
+    the FFTs together, which bounds memory (about 70 MB per 10 s clip) while keeping the batching benefit.
+    """
+    _check_pad_mode(pad_mode)
+    p = _as_tensor(pred, "pred")
+    t = _as_tensor(true, "true")
+    _check_pair(p, t, batched=True)
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    dev = torch.device(device) if device is not None else p.device
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in METRIC_NAMES}
+    with torch.no_grad():
+        for start in range(0, p.shape[0], chunk):
+            pc = peak_normalise(p[start : start + chunk].to(dev))
+            tc = peak_normalise(t[start : start + chunk].to(dev))
+            for k, v in _score_chunk(pc, tc, pad_mode).items():
+                parts[k].append(v.cpu())
+    return {k: torch.cat(v).numpy() if v else np.zeros(0) for k, v in parts.items()}
+
+
+def compute_metrics(pred: ArrayLike, true: ArrayLike, *, pad_mode: str = "constant") -> dict[str, float]:
+    """The six metrics of one clip: ``pred``, ``true`` are ``[2, T]`` (L, R), numpy or torch."""
+    _check_pad_mode(pad_mode)
+    p = _as_tensor(pred, "pred")
+    t = _as_tensor(true, "true")
+    _check_pair(p, t, batched=False)
+    out = compute_metrics_batch(p[None], t[None], pad_mode=pad_mode, chunk=1)
+    return {k: float(v[0]) for k, v in out.items()}
+
+
+def mean_metrics(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Average per-clip metric dicts (clips are weighted equally, as the papers do)."""
+    if not rows:
+        raise ValueError("no clips to average")
+    return {k: float(np.mean([r[k] for r in rows])) for k in METRIC_NAMES}
