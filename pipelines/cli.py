@@ -21,6 +21,7 @@ def main() -> None:
 
 def _register() -> None:
     # one import per stage; each module defines its click commands and adds them to ``main``
+    import pipelines.commands_world  # noqa: F401  (synth, serve)
     pass
 
 
