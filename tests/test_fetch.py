@@ -1,0 +1,685 @@
+"""``ccs-data fetch``: lists, yt-dlp downloads, archives with Range resume, ledger, crash safety (issue 3).
+
+Everything is served from a loopback HTTP server started by the tests (Range support, fault injection and an
+access log to count requests); media are tiny files encoded with the project's ffmpeg.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import mimetypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pipelines.archives import ArchiveError, download_with_resume, safe_extract
+from pipelines.cli import main as cli_main
+from pipelines.fetch import FetchSetupError, fetch_dataset, plan_fetch
+from pipelines.ffmpeg import run_ffmpeg
+from pipelines.io import Ledger, read_jsonl, sha256_file
+from pipelines.layout import DatasetLayout
+from pipelines.probe import probe
+from pipelines.spec import load_spec
+from pipelines.youtube import (
+    YtdlpConfig,
+    classify_error,
+    format_selector,
+    forget_in_archive,
+    parse_rate,
+)
+
+FAST = YtdlpConfig(retries=1, fragment_retries=1, extractor_retries=1, socket_timeout_s=10)
+
+# ids of the YouTube-like fixture world
+GOOD = ["Good0000001", "Good0000002", "Good0000003"]
+MISSING = "Missing0404"  # listed, no media on the server
+TRUNCATED = "Truncated01"  # container cut in half: unreadable
+NO_AUDIO = "NoAudio0001"
+AMBIX = "Ambix000001"
+AMBIX_STEREO = "AmbixStereo"  # a YT video whose only audio is 2 channels
+
+
+# --- loopback server ---------------------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # noqa: N802 - http.server API
+        self._serve(body=True)
+
+    def do_HEAD(self):  # noqa: N802
+        self._serve(body=False)
+
+    def _serve(self, body: bool) -> None:
+        srv = self.server
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        rng = self.headers.get("Range")
+        with srv.lock:
+            srv.log.append((self.command, path, rng))
+            fault = srv.faults.get(path)
+            drop = srv.drop_after.pop(path, None) if body else None
+        if fault is not None:
+            self.send_error(fault)
+            return
+        file = (srv.root / path.lstrip("/")).resolve()
+        if not file.is_relative_to(srv.root) or not file.is_file():
+            self.send_error(404)
+            return
+        data = file.read_bytes()
+        start, end, status = 0, len(data) - 1, 200
+        m = re.match(r"bytes=(\d+)-(\d*)$", rng or "")
+        if m and not srv.ignore_range:
+            start = int(m.group(1))
+            end = min(int(m.group(2)), len(data) - 1) if m.group(2) else len(data) - 1
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = 206
+        chunk = data[start : end + 1]
+        self.send_response(status)
+        self.send_header("Content-Type", mimetypes.guess_type(file.name)[0] or "application/octet-stream")
+        self.send_header("Content-Length", str(len(chunk)))
+        self.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.end_headers()
+        if not body:
+            return
+        if drop is not None:  # simulate a connection that breaks mid-transfer
+            self.wfile.write(chunk[:drop])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(chunk)
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+class Server:
+    def __init__(self, root: Path):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.root = root.resolve()
+        self.httpd.log = []
+        self.httpd.faults = {}
+        self.httpd.drop_after = {}
+        self.httpd.ignore_range = False
+        self.httpd.lock = threading.Lock()
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    @property
+    def log(self) -> list:
+        return self.httpd.log
+
+    def requests_under(self, prefix: str) -> int:
+        return sum(1 for _, p, _ in self.httpd.log if p.startswith(prefix))
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# --- fixture media and specs --------------------------------------------------------------------------------------
+
+
+def _encode(out: Path, *, channels: int | None, video: bool = True, seconds: float = 1.0, container="mp4") -> None:
+    args = ["-y"]
+    if video:
+        args += ["-f", "lavfi", "-i", f"testsrc=size=64x32:rate=10:duration={seconds}"]
+    if channels:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=16000:duration={seconds}"]
+    if video:
+        args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if channels:
+        layout = {1: "mono", 2: "stereo", 4: "4.0"}[channels]
+        args += ["-af", f"aformat=channel_layouts={layout}", "-c:a", "aac"]
+    args += ["-f", container, str(out)]
+    run_ffmpeg(args)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("media")
+    out = {}
+    for vid in GOOD:
+        out[vid] = d / f"{vid}.mp4"
+    _encode(out[GOOD[0]], channels=2)
+    # distinct bytes per good id, so that a mix-up between ids would show in the hashes
+    _encode(out[GOOD[1]], channels=2, seconds=1.2)
+    _encode(out[GOOD[2]], channels=1, seconds=0.8)  # mono: still done (prepare drops it)
+    out[TRUNCATED] = d / f"{TRUNCATED}.mp4"
+    whole = out[GOOD[0]].read_bytes()
+    out[TRUNCATED].write_bytes(whole[: len(whole) // 3])
+    out[NO_AUDIO] = d / f"{NO_AUDIO}.mp4"
+    _encode(out[NO_AUDIO], channels=None)
+    out[AMBIX] = d / f"{AMBIX}.mkv"
+    _encode(out[AMBIX], channels=4, container="matroska")
+    out[AMBIX_STEREO] = d / f"{AMBIX_STEREO}.mkv"
+    _encode(out[AMBIX_STEREO], channels=2, container="matroska")
+    return out
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)
+
+
+def write_spec(path: Path, spec: dict) -> Path:
+    lines = [f"{k} = {_toml_value(v)}" for k, v in spec.items() if not isinstance(v, list) or not v or not isinstance(v[0], dict)]
+    for key in ("archives", "lists", "protocols"):
+        for table in spec.get(key, []):
+            lines.append(f"\n[[{key}]]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def serve_list(srv_root: Path, base: str, rel: str, text: str, fmt: str, role: str, **kw) -> dict:
+    p = srv_root / "lists" / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
+    return {"path": rel, "url": f"{base}/lists/{rel}", "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "format": fmt, "role": role, **kw}
+
+
+@pytest.fixture
+def world(tmp_path, media):
+    """A served MUSIC-like world: 3 good ids, a 404, a truncated file, a video without audio, a hostile id."""
+    srv_root = tmp_path / "srv"
+    (srv_root / "media").mkdir(parents=True)
+    server = Server(srv_root)
+    for vid in [*GOOD, TRUNCATED, NO_AUDIO]:
+        shutil.copy(media[vid], srv_root / "media" / media[vid].name)
+    ids = {"tuba": [GOOD[0], GOOD[1], MISSING, "../../etc/pwd"], "flute": [GOOD[2], TRUNCATED, NO_AUDIO]}
+    spec = {
+        "name": "music-stereo",
+        "source": "youtube",
+        "media_url": f"{server.base}/media/{{id}}.mp4",
+        "audio": "stereo",
+        "id_format": "youtube",
+        "lists": [serve_list(srv_root, server.base, "MUSIC21_solo_videos.json",
+                             json.dumps({"version": 2.0, "videos": ids}), "music-json", "ids")],
+        "protocols": [{"name": "80-10-10", "kind": "random-by-video", "splits": ["1"],
+                       "fractions": [0.8, 0.1, 0.1], "seed": 0}],
+    }
+    spec_path = write_spec(tmp_path / "music-stereo.toml", spec)
+    yield server, spec_path, tmp_path / "data"
+    server.close()
+
+
+def latest(root: Path, dataset: str) -> dict:
+    return Ledger(DatasetLayout(root, dataset).ledger("fetch")).latest()
+
+
+# --- unit: yt-dlp wrapper -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("ERROR: [youtube] abc: Private video. Sign in if you've been granted access to this video", "permanent"),
+        ("ERROR: [youtube] abc: Video unavailable. This video has been removed by the uploader", "permanent"),
+        ("ERROR: [generic] abc: Unable to download webpage: HTTP Error 404: Not Found", "permanent"),
+        ("ERROR: [youtube] abc: Requested format is not available. Use --list-formats", "permanent"),
+        ("ERROR: [youtube] abc: Sign in to confirm you're not a bot. Use --cookies", "transient"),
+        ("ERROR: unable to download video data: HTTP Error 429: Too Many Requests", "transient"),
+        ("ERROR: [generic] abc: Unable to download webpage: HTTP Error 503: Service Unavailable", "transient"),
+        ("ERROR: [download] Got error: The read operation timed out", "transient"),
+        ("ERROR: something nobody has seen before", "transient"),
+    ],
+)
+def test_error_classes(message, expected):
+    assert classify_error(message) == expected
+
+
+def test_parse_rate():
+    assert parse_rate("2M") == 2 * 1024 * 1024
+    assert parse_rate("500K") == 500 * 1024
+    assert parse_rate("1000") == 1000
+    assert parse_rate(None) is None
+    with pytest.raises(ValueError, match="2X"):
+        parse_rate("2X")
+
+
+def _fmt(fid, *, v=None, a=None, ch=None, tbr=100, height=None):
+    return {"format_id": fid, "url": f"http://127.0.0.1:1/{fid}", "ext": "webm", "vcodec": v or "none",
+            "acodec": a or "none", "audio_channels": ch, "tbr": tbr, "height": height, "protocol": "https"}
+
+
+def _select(selector: str, formats: list[dict]) -> list[str]:
+    """The format ids yt-dlp's own selector picks from ``formats`` (no network: the info dict is given)."""
+    import yt_dlp
+
+    with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True, "format": selector, "simulate": True,
+                           "logger": _Quiet()}) as ydl:
+        info = ydl.process_ie_result({"id": "abcdefghijk", "title": "t", "formats": formats,
+                                      "extractor": "test", "extractor_key": "Test",
+                                      "webpage_url": "http://127.0.0.1:1/"}, download=False)
+    return [f["format_id"] for f in info.get("requested_formats") or [info]]
+
+
+class _Quiet:
+    def debug(self, m): pass
+    def info(self, m): pass
+    def warning(self, m): pass
+    def error(self, m): pass
+
+
+# the formats of a 360 video on YouTube: video-only streams, stereo opus/aac, and the 4-channel opus (338)
+YT_FORMATS = [
+    _fmt("313", v="vp9", tbr=20000, height=2160),
+    _fmt("137", v="avc1", tbr=4000, height=1080),
+    _fmt("251", a="opus", ch=2, tbr=160),
+    _fmt("140", a="mp4a.40.2", ch=2, tbr=128),
+    _fmt("338", a="opus", ch=4, tbr=500),
+]
+
+
+def test_format_choice_never_takes_four_channels_for_stereo_sets():
+    # the 4-channel track has the highest bitrate: a plain "bv+ba" would take it
+    assert _select("bv+ba", YT_FORMATS) == ["313", "338"]
+    assert _select(format_selector("stereo"), YT_FORMATS) == ["313", "251"]
+
+
+def test_format_choice_takes_ambisonic_audio_and_upstream_video_itag():
+    assert _select(format_selector("ambix"), YT_FORMATS) == ["313", "338"]
+    assert _select(format_selector("ambix", video_itag=137, audio_itag=338), YT_FORMATS) == ["137", "338"]
+    # the upstream itag is gone: any video plus the 4-channel track
+    assert _select(format_selector("ambix", video_itag=266), YT_FORMATS) == ["313", "338"]
+    stereo_only = [f for f in YT_FORMATS if f["format_id"] != "338"]
+    with pytest.raises(Exception, match="[Rr]equested format is not available"):
+        _select(format_selector("ambix"), stereo_only)
+
+
+def test_forget_in_archive(tmp_path):
+    archive = tmp_path / "a.txt"
+    archive.write_text("generic Good0000001\ngeneric Good0000002\n")
+    forget_in_archive(archive, "Good0000001")
+    assert archive.read_text() == "generic Good0000002\n"
+    forget_in_archive(tmp_path / "absent.txt", "x")  # no archive yet: nothing to do
+
+
+# --- unit: archives ----------------------------------------------------------------------------------------------
+
+
+def test_download_resumes_with_range_after_a_broken_connection(tmp_path):
+    srv_root = tmp_path / "srv"
+    srv_root.mkdir()
+    payload = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
+    (srv_root / "big.bin").write_bytes(payload)
+    server = Server(srv_root)
+    try:
+        server.httpd.drop_after["/big.bin"] = 100_000
+        res = download_with_resume(f"{server.base}/big.bin", tmp_path / "out/big.bin",
+                                   expected_sha256=hashlib.sha256(payload).hexdigest(), retry_wait_s=0)
+        assert (tmp_path / "out/big.bin").read_bytes() == payload
+        assert not (tmp_path / "out/big.bin.part").exists()
+        ranges = [r for _, p, r in server.log if p == "/big.bin"]
+        assert ranges[0] is None and re.match(r"bytes=\d+-$", ranges[1]) and int(ranges[1][6:-1]) > 0
+        assert res.requests == 2 and res.sha256 == hashlib.sha256(payload).hexdigest()
+
+        # a .part left by a killed process is resumed, not restarted
+        (tmp_path / "out2").mkdir()
+        (tmp_path / "out2/big.bin.part").write_bytes(payload[:123_456])
+        res = download_with_resume(f"{server.base}/big.bin", tmp_path / "out2/big.bin", retry_wait_s=0)
+        assert res.resumed_from == 123_456 and server.log[-1][2] == "bytes=123456-"
+        assert (tmp_path / "out2/big.bin").read_bytes() == payload
+
+        # a server that ignores Range: start over instead of appending
+        server.httpd.ignore_range = True
+        (tmp_path / "out3").mkdir()
+        (tmp_path / "out3/big.bin.part").write_bytes(b"x" * 1000)
+        download_with_resume(f"{server.base}/big.bin", tmp_path / "out3/big.bin", retry_wait_s=0)
+        assert (tmp_path / "out3/big.bin").read_bytes() == payload
+        server.httpd.ignore_range = False
+
+        # checksum mismatch: error naming both hashes, nothing kept
+        with pytest.raises(ArchiveError, match="sha256 mismatch.*expected 0{64}"):
+            download_with_resume(f"{server.base}/big.bin", tmp_path / "out4/big.bin", expected_sha256="0" * 64)
+        assert not any((tmp_path / "out4").iterdir())
+        with pytest.raises(ArchiveError, match="HTTP 404") as err:
+            download_with_resume(f"{server.base}/nope.bin", tmp_path / "out5/nope.bin")
+        assert not err.value.transient
+    finally:
+        server.close()
+
+
+def _tar(path: Path, members: list[tuple[str, bytes | None, str]]) -> None:
+    """members: (name, data, kind) with kind file | symlink:<target> | hardlink:<target>."""
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data, kind in members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+            else:
+                info.type = tarfile.SYMTYPE if kind.startswith("symlink") else tarfile.LNKTYPE
+                info.linkname = kind.split(":", 1)[1]
+                tf.addfile(info)
+
+
+def test_safe_extract_accepts_only_expected_regular_files(tmp_path):
+    arc = tmp_path / "a.tar.gz"
+    _tar(arc, [("./videos/000001.mp4", b"v1", "file"), ("videos/notes.txt", b"x", "file"),
+               ("videos/000002.mp4", None, "symlink:/etc/passwd"), ("videos/000003.mp4", None, "hardlink:../../x")])
+    target = tmp_path / "media"
+    res = safe_extract(arc, target, accept=lambda n: bool(re.match(r"^videos/\d{6}\.mp4$", n)))
+    assert res.extracted == ["videos/000001.mp4"] and (target / "videos/000001.mp4").read_bytes() == b"v1"
+    assert sorted(why for _, why in res.skipped) == ["link", "link", "unexpected member"]
+    assert sorted(p.name for p in (target / "videos").iterdir()) == ["000001.mp4"]
+    for hostile in ("../evil.mp4", "/tmp/evil.mp4", "videos/../../evil.mp4"):
+        bad = tmp_path / "bad.tar.gz"
+        _tar(bad, [(hostile, b"x", "file")])
+        with pytest.raises(ArchiveError, match="outside|absolute"):
+            safe_extract(bad, target, accept=lambda n: True)
+    assert not (tmp_path / "evil.mp4").exists() and not Path("/tmp/evil.mp4").exists()
+    (tmp_path / "junk.tar.gz").write_bytes(b"junk")
+    with pytest.raises(ArchiveError, match="junk.tar.gz"):
+        safe_extract(tmp_path / "junk.tar.gz", target, accept=lambda n: True)
+
+
+# --- YouTube-like datasets end to end ------------------------------------------------------------------------------
+
+
+def test_fetch_records_every_outcome_and_a_rerun_requests_no_media(world, media):
+    server, spec_path, root = world
+    spec = load_spec(spec_path)
+    summary = fetch_dataset(spec, root, progress=False, ytdlp=FAST)
+    layout = DatasetLayout(root, "music-stereo")
+    rec = latest(root, "music-stereo")
+
+    for vid in GOOD:
+        assert rec[vid]["status"] == "done"
+        path = layout.base / rec[vid]["files"]["media"]
+        assert path == layout.media_dir / f"{vid}.mp4"
+        assert rec[vid]["sha256"] == sha256_file(path) == sha256_file(media[vid])
+        assert rec[vid]["bytes"] == path.stat().st_size
+    assert rec[GOOD[0]]["format"]["channels"] == 2 and rec[GOOD[2]]["format"]["channels"] == 1
+    assert rec[GOOD[0]]["format"]["width"] == 64 and rec[GOOD[0]]["format"]["acodec"] == "aac"
+    assert (rec[MISSING]["status"], rec[MISSING]["reason_class"]) == ("failed", "permanent")
+    assert "404" in rec[MISSING]["reason"]
+    assert rec[TRUNCATED]["reason_class"] == "corrupt"
+    assert rec[NO_AUDIO]["reason_class"] == "permanent" and "no audio" in rec[NO_AUDIO]["reason"]
+    assert rec["../../etc/pwd"]["reason_class"] == "invalid-id"
+    # failed downloads never stay in media/, hostile ids never became paths
+    assert sorted(p.name for p in layout.media_dir.iterdir() if p.is_file()) == sorted(f"{v}.mp4" for v in GOOD)
+    assert not any((layout.media_dir / ".partial").glob("*/*"))
+    assert not (root.parent / "etc").exists() and not (root / "etc").exists()
+    table = read_jsonl(layout.video_table)
+    assert [r["video_id"] for r in table] == sorted([*GOOD, MISSING, TRUNCATED, NO_AUDIO])
+    assert {r["video_id"]: r["category"] for r in table}[MISSING] == "tuba"
+    assert (summary.listed, summary.done, summary.newly_done, summary.attempted) == (6, 3, 3, 6)
+    assert summary.failed == {"permanent": 2, "corrupt": 1, "invalid-id": 1}
+
+    # rerun: nothing to do, no media requested, ledger unchanged
+    n_records = len(read_jsonl(layout.ledger("fetch")))
+    n_media = server.requests_under("/media/")
+    summary = fetch_dataset(spec, root, progress=False, ytdlp=FAST)
+    assert server.requests_under("/media/") == n_media
+    assert server.requests_under("/lists/") == 1  # the verified list on disk is not requested again either
+    assert len(read_jsonl(layout.ledger("fetch"))) == n_records
+    assert (summary.skipped_done, summary.skipped_failed, summary.attempted) == (3, 3, 0)
+
+    # --retry-failed asks again for the three failures only; the truncated file is now whole
+    shutil.copy(media[GOOD[0]], server.httpd.root / "media" / f"{TRUNCATED}.mp4")
+    before = [p for _, p, _ in server.log]
+    summary = fetch_dataset(spec, root, retry_failed=True, progress=False, ytdlp=FAST)
+    asked = {Path(p).stem for p in [p for _, p, _ in server.log][len(before):] if p.startswith("/media/")}
+    assert asked == {MISSING, TRUNCATED, NO_AUDIO}
+    assert latest(root, "music-stereo")[TRUNCATED]["status"] == "done" and summary.newly_done == 1
+
+
+def test_transient_failures_are_retried_without_flag_and_deleted_files_refetched(world):
+    server, spec_path, root = world
+    spec = load_spec(spec_path)
+    server.httpd.faults[f"/media/{GOOD[0]}.mp4"] = 503
+    fetch_dataset(spec, root, ids=[GOOD[0], GOOD[1]], progress=False, ytdlp=FAST)
+    rec = latest(root, "music-stereo")
+    assert rec[GOOD[0]]["reason_class"] == "transient" and rec[GOOD[1]]["status"] == "done"
+    assert GOOD[2] not in rec  # --ids restricts the run
+    del server.httpd.faults[f"/media/{GOOD[0]}.mp4"]
+    layout = DatasetLayout(root, "music-stereo")
+    (layout.media_dir / f"{GOOD[1]}.mp4").unlink()  # a done file deleted by the user is fetched again
+    summary = fetch_dataset(spec, root, ids=[GOOD[0], GOOD[1], "NotListed00"], progress=False, ytdlp=FAST)
+    rec = latest(root, "music-stereo")
+    assert rec[GOOD[0]]["status"] == rec[GOOD[1]]["status"] == "done"
+    assert summary.unknown_ids == ["NotListed00"] and summary.attempted == 2
+
+
+def test_limit_and_parallel_jobs(world):
+    server, spec_path, root = world
+    spec = load_spec(spec_path)
+    summary = fetch_dataset(spec, root, limit=2, progress=False, ytdlp=FAST)
+    assert summary.attempted == 2 and summary.not_attempted == 4
+    summary = fetch_dataset(spec, root, jobs=3, progress=False, ytdlp=FAST)
+    assert summary.attempted == 4 and summary.done == 3
+    records = read_jsonl(DatasetLayout(root, "music-stereo").ledger("fetch"))
+    assert all(isinstance(r, dict) for r in records)  # no interleaved lines from the threads
+    assert sorted(r["video_id"] for r in records if r["status"] == "done") == sorted(GOOD)
+
+
+def test_plan_fetch_decisions(tmp_path):
+    layout = DatasetLayout(tmp_path, "yt-music")
+    (layout.media_dir).mkdir(parents=True)
+    (layout.media_dir / "a.mkv").write_bytes(b"x")
+    latest_ = {
+        "a": {"status": "done", "files": {"media": "media/a.mkv"}},
+        "b": {"status": "done", "files": {"media": "media/b.mkv"}},  # file gone
+        "c": {"status": "failed", "reason_class": "transient"},
+        "d": {"status": "failed", "reason_class": "permanent"},
+        "e": {"status": "failed", "reason_class": "corrupt"},
+    }
+    todo, skips, _ = plan_fetch(layout, list("abcdef"), latest_, retry_failed=False)
+    assert todo == ["b", "c", "f"] and skips == {"done": 1, "failed": 2}
+    todo, _, _ = plan_fetch(layout, list("abcdef"), latest_, retry_failed=True)
+    assert todo == ["b", "c", "d", "e", "f"]
+    todo, skips, unknown = plan_fetch(layout, list("abcdef"), latest_, retry_failed=True, ids=["e", "zz", "a"], limit=0)
+    assert todo == [] and skips == {"done": 1, "limit": 1} and unknown == ["zz"]
+
+
+def test_ambix_sets_need_four_channels(tmp_path, media):
+    srv_root = tmp_path / "srv"
+    (srv_root / "media").mkdir(parents=True)
+    for vid in (AMBIX, AMBIX_STEREO):
+        shutil.copy(media[vid], srv_root / "media" / media[vid].name)
+    server = Server(srv_root)
+    try:
+        lists = [serve_list(srv_root, server.base, "meta/subsets/YT-Music.lst", f"{AMBIX}\n{AMBIX_STEREO}", "id-lines", "ids"),
+                 serve_list(srv_root, server.base, "scraping/audio_formats.txt", f"{AMBIX} 338 opus WXYZ\n",
+                            "audio-formats", "meta")]
+        spec_path = write_spec(tmp_path / "yt.toml", {
+            "name": "yt-music", "source": "youtube", "media_url": f"{server.base}/media/{{id}}.mkv",
+            "audio": "ambix", "id_format": "youtube", "lists": lists,
+            "protocols": [{"name": "official", "kind": "lists", "splits": ["1"], "val_from": "test"}]})
+        fetch_dataset(load_spec(spec_path), tmp_path / "data", progress=False, ytdlp=FAST)
+        rec = latest(tmp_path / "data", "yt-music")
+        assert rec[AMBIX]["status"] == "done" and rec[AMBIX]["format"]["channels"] == 4
+        assert rec[AMBIX]["files"] == {"media": f"media/{AMBIX}.mkv"}
+        assert rec[AMBIX_STEREO]["reason_class"] == "permanent"
+        assert "no format with 4 channels" in rec[AMBIX_STEREO]["reason"]
+        assert not (tmp_path / "data/yt-music/media" / f"{AMBIX_STEREO}.mkv").exists()
+        row = read_jsonl(tmp_path / "data/yt-music/videos.jsonl")[0]
+        assert (row["video_id"], row["audio_itag"], row["audio_layout"], row["category"]) == (AMBIX, 338, "WXYZ", "YT-Music")
+    finally:
+        server.close()
+
+
+def test_list_checksum_mismatch_is_a_clear_setup_error(world):
+    server, spec_path, root = world
+    (server.httpd.root / "lists/MUSIC21_solo_videos.json").write_text('{"videos": {}}')  # upstream changed
+    result = CliRunner().invoke(cli_main, ["fetch", "music-stereo", "--root", str(root), "--spec", str(spec_path),
+                                           "--no-progress"])
+    assert result.exit_code == 2
+    assert "MUSIC21_solo_videos.json" in result.output and "sha256 mismatch" in result.output
+    expected = re.search(r'sha256 = "([0-9a-f]{64})"', spec_path.read_text()).group(1)
+    assert expected in result.output and hashlib.sha256(b'{"videos": {}}').hexdigest() in result.output
+    assert not (root / "music-stereo/lists/MUSIC21_solo_videos.json").exists()
+    assert not (root / "music-stereo/videos.jsonl").exists()
+    assert server.requests_under("/media/") == 0
+    bad = spec_path.with_name("bad.toml")
+    bad.write_text(spec_path.read_text().replace('audio = "stereo"', 'audio = "surround"'))
+    result = CliRunner().invoke(cli_main, ["fetch", "music-stereo", "--root", str(root), "--spec", str(bad)])
+    assert result.exit_code == 2 and "bad.toml" in result.output and "audio" in result.output
+
+
+def test_cli_fetch_prints_summary_and_exits_zero_despite_failures(world):
+    server, spec_path, root = world
+    result = CliRunner().invoke(cli_main, ["fetch", "music-stereo", "--root", str(root), "--spec", str(spec_path),
+                                           "--no-progress", "--jobs", "2", "--rate-limit", "50M"])
+    assert result.exit_code == 0, result.output
+    assert "6 listed, 3 done" in result.output and "corrupt 1" in result.output and "permanent 2" in result.output
+    result = CliRunner().invoke(cli_main, ["fetch", "music-stereo", "--root", str(root), "--rate-limit", "fast"])
+    assert result.exit_code != 0 and "rate limit" in result.output
+
+
+# --- crash safety ----------------------------------------------------------------------------------------------
+
+
+def test_sigkill_mid_fetch_then_rerun_leaves_every_good_video_exactly_once(world, media):
+    server, spec_path, root = world
+    # slow downloads (rate limit) so that the kill lands while other videos are in flight
+    cmd = [sys.executable, "-c", "from pipelines.cli import main; main()", "fetch", "music-stereo", "--root",
+           str(root), "--spec", str(spec_path), "--no-progress", "--rate-limit", "40K", "--jobs", "2"]
+    ledger = DatasetLayout(root, "music-stereo").ledger("fetch")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(r.get("status") == "done" for r in read_jsonl(ledger)):
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"fetch ended before the kill: {proc.stderr.read().decode()}")
+            time.sleep(0.05)
+        else:
+            pytest.fail("no done record within 60 s")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    done_before = {k for k, r in latest(root, "music-stereo").items() if r["status"] == "done"}
+    assert done_before and done_before < set(GOOD)  # killed mid-way
+    layout = DatasetLayout(root, "music-stereo")
+    for vid in done_before:  # what was recorded done is whole
+        assert sha256_file(layout.media_dir / f"{vid}.mp4") == sha256_file(media[vid])
+
+    rerun = subprocess.run([*cmd[:-4], "--jobs", "2"], capture_output=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    rec = latest(root, "music-stereo")
+    for vid in GOOD:
+        assert rec[vid]["status"] == "done"
+        copies = [p for p in layout.media_dir.rglob(f"{vid}*") if p.is_file()]
+        assert copies == [layout.media_dir / f"{vid}.mp4"], copies  # exactly once, no leftovers
+        assert sha256_file(copies[0]) == rec[vid]["sha256"] == sha256_file(media[vid])
+        probe(copies[0])
+    done_files = {r["files"]["media"] for r in rec.values() if r["status"] == "done"}
+    assert done_files == {f"media/{v}.mp4" for v in GOOD}
+
+
+# --- FAIR-Play (archives) -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fairplay(tmp_path, media):
+    """Served FAIR-Play-like archives: clips 000001..000003 complete, 000004 listed but absent from the archives."""
+    srv_root = tmp_path / "srv"
+    (srv_root / "FAIR-Play").mkdir(parents=True)
+    server = Server(srv_root)
+    stage = tmp_path / "stage"
+    for sub in ("videos", "binaural_audios", "splits/split1"):
+        (stage / sub).mkdir(parents=True)
+    wav = stage / "binaural_audios"
+    for i, vid in enumerate(["000001", "000002", "000003"]):
+        shutil.copy(media[GOOD[i]], stage / "videos" / f"{vid}.mp4")
+        run_ffmpeg(["-y", "-f", "lavfi", "-i", f"sine=frequency={300 + 100 * i}:sample_rate=16000:duration=0.5",
+                    "-ac", "2", str(wav / f"{vid}.wav")])
+    for part, ids in (("train", ["000001", "000002"]), ("val", ["000003"]), ("test", ["000004", "../x"])):
+        with h5py.File(stage / f"splits/split1/{part}.h5", "w") as fh:
+            fh.create_dataset("audio", data=np.array([f"/data/binaural_audios/{i}.wav".encode() for i in ids]))
+    for name, sub in (("videos.tar.gz", "videos"), ("audios.tar.gz", "binaural_audios"), ("splits.tar.gz", "splits")):
+        with tarfile.open(srv_root / "FAIR-Play" / name, "w:gz") as tf:
+            tf.add(stage / sub, arcname=sub)
+            if name == "videos.tar.gz":
+                tf.add(stage / "splits/split1/train.h5", arcname="videos/extra.h5")  # unexpected: skipped
+    lists = [serve_list(srv_root, server.base, f"new_splits/split1/{part}.txt", text, "clip-lines", "split",
+                        protocol="5-split", split="1", part=part)
+             for part, text in (("train", "000001.mp3\n000002.mp3"), ("val", "000003.mp3\n"), ("test", "000004.mp3"))]
+    spec = {
+        "name": "fair-play", "source": "archive", "audio": "stereo", "id_format": "clip6",
+        "archives": [{"name": n, "url": f"{server.base}/FAIR-Play/{n}", "contents": c}
+                     for n, c in (("videos.tar.gz", "videos"), ("audios.tar.gz", "audios"), ("splits.tar.gz", "splits"))],
+        "lists": lists,
+        "protocols": [{"name": "10-split", "kind": "fairplay-h5", "splits": ["1"], "pattern": "splits/split{split}/{part}.h5"},
+                      {"name": "5-split", "kind": "lists", "splits": ["1"]}],
+    }
+    yield server, write_spec(tmp_path / "fair-play.toml", spec), tmp_path / "data"
+    server.close()
+
+
+def test_fairplay_archives_extracted_and_every_listed_clip_checked(fairplay):
+    server, spec_path, root = fairplay
+    spec = load_spec(spec_path)
+    server.httpd.drop_after["/FAIR-Play/videos.tar.gz"] = 5000  # broken transfer: resumed with Range
+    summary = fetch_dataset(spec, root, progress=False)
+    layout = DatasetLayout(root, "fair-play")
+    rec = latest(root, "fair-play")
+    for vid in ("000001", "000002", "000003"):
+        assert rec[vid]["status"] == "done"
+        assert rec[vid]["files"] == {"video": f"media/videos/{vid}.mp4", "audio": f"media/binaural_audios/{vid}.wav"}
+        assert rec[vid]["sha256"]["audio"] == sha256_file(layout.base / rec[vid]["files"]["audio"])
+        assert rec[vid]["format"]["channels"] == 2 and rec[vid]["format"]["vcodec"] == "h264"
+    assert rec["000004"]["reason_class"] == "permanent" and "missing" in rec["000004"]["reason"]
+    assert rec["x"]["reason_class"] == "invalid-id"  # h5 entries are paths: their basename is the id
+    assert not (layout.media_dir / "videos/extra.h5").exists()
+    assert any(r == "bytes=5000-" for _, p, r in server.log if p == "/FAIR-Play/videos.tar.gz")
+    arcs = Ledger(layout.ledger("archives")).latest("archive")
+    assert arcs["videos.tar.gz"]["sha256"] == sha256_file(server.httpd.root / "FAIR-Play/videos.tar.gz")
+    assert arcs["videos.tar.gz"]["skipped_members"] == ["videos/extra.h5 (unexpected member)"]
+    table = {r["video_id"]: r for r in read_jsonl(layout.video_table)}
+    assert table["000001"]["splits"] == {"10-split/1": ["train"], "5-split/1": ["train"]}
+    assert table["000004"]["splits"] == {"10-split/1": ["test"], "5-split/1": ["test"]}
+    assert (summary.listed, summary.done, summary.failed) == (4, 3, {"permanent": 1, "invalid-id": 1})
+
+    n = len(server.log)
+    summary = fetch_dataset(spec, root, progress=False)
+    assert len(server.log) == n  # everything verified and extracted: no request at all
+    assert summary.skipped_done == 3
+
+
+def test_fairplay_archive_404_is_a_setup_error_recorded_in_the_archive_ledger(fairplay):
+    server, spec_path, root = fairplay
+    server.httpd.faults["/FAIR-Play/audios.tar.gz"] = 404
+    with pytest.raises(FetchSetupError, match="audios.tar.gz"):
+        fetch_dataset(load_spec(spec_path), root, progress=False)
+    arcs = Ledger(DatasetLayout(root, "fair-play").ledger("archives")).latest("archive")
+    assert arcs["audios.tar.gz"]["status"] == "failed" and arcs["videos.tar.gz"]["status"] == "extracted"
