@@ -1,0 +1,185 @@
+"""Decoding media through ffmpeg's stdout: 16 kHz float32 audio (stereo or ambiX FOA) and 10 fps RGB frames.
+
+Nothing is written to disk here: audio comes back as one array, frames as a stream of [H, W, 3] uint8 arrays read
+from a raw ``rgb24`` pipe, so a long video never needs temporary image files or all its frames in memory.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ccstereo.constants import FPS, FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE
+from pipelines.ffmpeg import FFmpegError, ffmpeg_exe, run_ffmpeg
+
+PROJECTIONS = ("flat", "ER", "EAC")  # ordinary video, equirectangular 360, YouTube equi-angular cubemap 3x2
+
+
+class MediaError(RuntimeError):
+    """A media file cannot be decoded as asked; the message names the file and the reason."""
+
+
+def _base_args(threads: int | None) -> list[str]:
+    return ["-threads", str(threads)] if threads else []
+
+
+def audio_filter(in_channels: int, out_channels: int, sample_rate: int = SAMPLE_RATE) -> str:
+    """The ``-af`` chain that turns a stream of ``in_channels`` into ``out_channels`` at ``sample_rate``.
+
+    4-channel ambisonic streams (opus) carry ffmpeg's 'ambisonic 1' layout, which its resampler refuses; an explicit
+    channelmap to the plain 4.0 layout first keeps the channel order (ACN W, Y, Z, X) and makes resampling legal.
+    A 3-channel horizontal-only stream (ACN 0, 1, 3 = W, Y, X) is mapped the same way; the silent Z is inserted
+    after decoding (:func:`decode_audio`).
+    """
+    resample = f"aresample={sample_rate}:resampler=soxr" if _has_soxr() else f"aresample={sample_rate}"
+    if out_channels == 4 and in_channels == 4:
+        return f"channelmap=map=0|1|2|3:channel_layout=4.0,{resample}"
+    if out_channels == 4 and in_channels == 3:
+        return f"channelmap=map=0|1|2:channel_layout=3.0,{resample}"
+    if out_channels == 2 and in_channels == 2:
+        return f"channelmap=map=0|1:channel_layout=stereo,{resample}"
+    raise MediaError(f"cannot decode {in_channels} channels as {out_channels}")
+
+
+_SOXR: bool | None = None
+
+
+def _has_soxr() -> bool:
+    """Whether this ffmpeg build has the soxr resampler (better quality than swr's default; same on every run)."""
+    global _SOXR
+    if _SOXR is None:
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "0.01",
+             "-af", "aresample=16000:resampler=soxr", "-f", "null", "-"],
+            capture_output=True, timeout=30, check=False,
+        )
+        _SOXR = proc.returncode == 0
+    return _SOXR
+
+
+def decode_audio(
+    path: str | Path,
+    *,
+    in_channels: int,
+    out_channels: int,
+    sample_rate: int = SAMPLE_RATE,
+    threads: int | None = None,
+) -> np.ndarray:
+    """The first audio stream of ``path`` as float32 [out_channels, T] at ``sample_rate``.
+
+    ``in_channels`` is what the probe reported: 2 -> stereo; 4 -> ambiX (W, Y, Z, X); 3 -> horizontal ambiX
+    (W, Y, X), returned as 4 channels with a silent Z. Raises :class:`MediaError` naming the file.
+    """
+    path = Path(path)
+    af = audio_filter(in_channels, out_channels if in_channels != 3 else 4, sample_rate)
+    n_out = 3 if in_channels == 3 else out_channels
+    # no -ac: the channelmap already fixed the layout, and -ac would remix it (3.0 -> 2.1 folds a channel away)
+    args = [*_base_args(threads), "-i", str(path), "-map", "0:a:0", "-vn", "-af", af,
+            "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+    try:
+        raw = run_ffmpeg(args)
+    except FFmpegError as exc:
+        raise MediaError(f"{path}: audio cannot be decoded ({exc})") from None
+    audio = np.frombuffer(raw, dtype="<f4")
+    if audio.size % n_out:
+        raise MediaError(f"{path}: decoded audio is not a whole number of {n_out}-channel frames")
+    audio = audio.reshape(-1, n_out).T
+    if in_channels == 3:  # W, Y, X -> W, Y, Z=0, X
+        audio = np.stack([audio[0], audio[1], np.zeros_like(audio[0]), audio[2]])
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """How the frames of one video become 480x240 equirectangular (or plain) RGB frames at 10 fps."""
+
+    projection: str = "flat"  # flat | ER | EAC
+    top_bottom_stereo: bool = False  # stereoscopic video stacked top/bottom: keep the top (left-eye) half
+    fps: int = FPS
+    width: int = FRAME_WIDTH
+    height: int = FRAME_HEIGHT
+
+    def video_filter(self) -> str:
+        """ffmpeg ``-vf`` chain: frame-rate first (so the projection maths runs on 10 frames a second only)."""
+        if self.projection not in PROJECTIONS:
+            raise ValueError(f"unknown projection {self.projection!r} (known: {', '.join(PROJECTIONS)})")
+        # Output frame k must be the picture on screen at time k/fps (frame k covers [k/fps, (k+1)/fps), SPEC
+        # section 2). round=up maps every input frame with pts in ((k-1)/fps, k/fps] to tick k and keeps the last
+        # of them, i.e. the one on screen at k/fps (the default round=near would take one up to half a tick late).
+        chain = [f"fps={self.fps}:start_time=0:round=up"]
+        if self.top_bottom_stereo:
+            chain.append("crop=iw:ih/2:0:0")
+        if self.projection == "EAC":
+            chain.append(f"v360=input=eac:output=e:w={self.width}:h={self.height}:interp=linear")
+        chain.append(f"scale={self.width}:{self.height}:flags=area")
+        chain.append("format=rgb24")
+        return ",".join(chain)
+
+
+def iter_frames(
+    path: str | Path,
+    spec: FrameSpec = FrameSpec(),
+    *,
+    threads: int | None = None,
+    max_frames: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Stream the frames of ``path`` as [height, width, 3] uint8 arrays at ``spec.fps`` from t = 0.
+
+    Frames come straight from ffmpeg's stdout (raw rgb24); raises :class:`MediaError` if ffmpeg fails before the
+    stream ends. Stopping the iteration early terminates ffmpeg.
+    """
+    path = Path(path)
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *_base_args(threads), "-i", str(path),
+            "-map", "0:v:0", "-an", "-vf", spec.video_filter(), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    if max_frames is not None:
+        args[-1:-1] = ["-frames:v", str(max_frames)]
+    frame_bytes = spec.width * spec.height * 3
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    finished = False
+    try:
+        assert proc.stdout is not None
+        while True:
+            buf = proc.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                break  # end of stream (a partial trailing frame cannot happen with rawvideo unless ffmpeg died)
+            yield np.frombuffer(buf, dtype=np.uint8).reshape(spec.height, spec.width, 3)
+        finished = True
+    finally:
+        if not finished:
+            proc.kill()
+        proc.stdout.close()  # type: ignore[union-attr]
+        stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""  # type: ignore[union-attr]
+        if proc.stderr:
+            proc.stderr.close()
+        rc = proc.wait()
+    if finished and rc != 0:
+        tail = " | ".join(stderr.strip().splitlines()[-3:])
+        raise MediaError(f"{path}: video cannot be decoded (ffmpeg exited with {rc}: {tail})")
+
+
+def grab_frames(
+    path: str | Path,
+    times_s: list[float],
+    *,
+    width: int = FRAME_WIDTH,
+    height: int = FRAME_HEIGHT,
+    top_bottom_stereo: bool = False,
+) -> list[np.ndarray]:
+    """Single frames at the given times, in the video's own projection, resized to width x height (for the
+    projection detector). Times past the end give no frame; a failing seek is skipped."""
+    chain = (["crop=iw:ih/2:0:0"] if top_bottom_stereo else []) + [f"scale={width}:{height}:flags=area",
+                                                                  "format=rgb24"]
+    frames = []
+    for t in times_s:
+        try:
+            raw = run_ffmpeg(["-ss", f"{t:.3f}", "-i", str(path), "-map", "0:v:0", "-an", "-frames:v", "1",
+                              "-vf", ",".join(chain), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], timeout=120)
+        except FFmpegError:
+            continue
+        if len(raw) == width * height * 3:
+            frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3))
+    return frames

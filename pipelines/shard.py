@@ -1,0 +1,125 @@
+"""``ccs-data shard``: the prepared clips as WebDataset tar shards plus split key lists (SPEC section 6).
+
+Shards hold the kept clips of ``clips.jsonl`` in key order, ``maxcount`` samples each; every member is copied
+byte for byte from ``prepared/<id>.tar`` (where prepare wrote them with fixed encoders) under tar headers with
+fixed metadata, so the same prepared data always gives byte-identical shards. Each shard is written to a
+temporary name and renamed when complete; no empty shard is ever written; shards of an earlier run beyond the
+new count are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ccstereo.constants import SHARD_PATTERN
+from pipelines.io import atomic_output, atomic_write_text, read_jsonl
+from pipelines.layout import DatasetLayout
+from pipelines.prepare import add_member
+from pipelines.spec import PARTS
+
+DEFAULT_MAXCOUNT = 256  # ~1 GB per shard at ~3.5 MB per clip (100 JPEG frames + FLAC)
+
+
+class ShardError(RuntimeError):
+    """Shards cannot be written (no clips manifest, a prepared file missing...)."""
+
+
+@dataclass
+class ShardSummary:
+    dataset: str
+    shards: list[str] = field(default_factory=list)
+    samples: int = 0
+    split_lists: dict[str, int] = field(default_factory=dict)  # "<protocol>/<split>/<part>" -> keys
+
+
+def kept_clips(layout: DatasetLayout) -> list[dict[str, Any]]:
+    """The clips of ``clips.jsonl`` that go into shards (not dropped), sorted by key."""
+    if not layout.clips_manifest.exists():
+        raise ShardError(f"{layout.clips_manifest}: no clips manifest; run `ccs-data prepare {layout.dataset}` first")
+    return sorted((c for c in read_jsonl(layout.clips_manifest) if c.get("dropped") is None), key=lambda c: c["key"])
+
+
+def split_lists(clips: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[str]]:
+    """``(protocol, split, part) -> sorted keys``; every part of every protocol/split seen gets a list."""
+    out: dict[tuple[str, str, str], list[str]] = {}
+    for c in clips:
+        for name, parts in c.get("splits", {}).items():
+            protocol, split = name.split("/", 1)
+            for part in PARTS:
+                out.setdefault((protocol, split, part), [])
+            for part in parts:
+                out[(protocol, split, part)].append(c["key"])
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def _members_by_key(tar_path: Path) -> dict[str, list[tuple[str, bytes]]]:
+    members: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+    with tarfile.open(tar_path, "r") as tar:
+        for info in tar:
+            if not info.isfile():
+                continue
+            fh = tar.extractfile(info)
+            assert fh is not None
+            key = info.name.split(".", 1)[0]
+            members[key].append((info.name, fh.read()))
+    return members
+
+
+def shard_dataset(root: str | Path, dataset: str, *, maxcount: int = DEFAULT_MAXCOUNT,
+                  progress: bool = False) -> ShardSummary:
+    """Write ``shards/<dataset>-NNNNNN.tar`` and ``splits/<protocol>/<split>/{train,val,test}.txt``."""
+    if maxcount < 1:
+        raise ShardError("maxcount must be >= 1")
+    layout = DatasetLayout(Path(root), dataset)
+    clips = kept_clips(layout)
+    summary = ShardSummary(dataset=dataset)
+    layout.shards_dir.mkdir(parents=True, exist_ok=True)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(clips), desc=f"shard {dataset}", unit="clip")
+    cache_video: str | None = None
+    cache: dict[str, list[tuple[str, bytes]]] = {}
+    for index, start in enumerate(range(0, len(clips), maxcount)):
+        path = layout.shard_path(index)
+        with atomic_output(path) as fh, tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            os.fchmod(fh.fileno(), 0o644)  # shards are shared data, not private temp files
+            for clip in clips[start:start + maxcount]:
+                if clip["video_id"] != cache_video:
+                    src = layout.prepared_dir / f"{clip['video_id']}.tar"
+                    if not src.exists():
+                        raise ShardError(f"{src}: prepared clips of video {clip['video_id']} are missing; rerun prepare")
+                    cache, cache_video = _members_by_key(src), clip["video_id"]
+                members = cache.get(clip["key"])
+                if not members:
+                    raise ShardError(f"{clip['key']}: listed in clips.jsonl but not in prepared/{clip['video_id']}.tar")
+                for name, data in members:
+                    add_member(tar, name, data)
+                summary.samples += 1
+                if bar is not None:
+                    bar.update(1)
+        summary.shards.append(str(path))
+    if bar is not None:
+        bar.close()
+    _remove_stale_shards(layout, len(summary.shards))
+
+    for (protocol, split, part), keys in split_lists(clips).items():
+        atomic_write_text(layout.split_list(protocol, split, part), "".join(k + "\n" for k in keys))
+        summary.split_lists[f"{protocol}/{split}/{part}"] = len(keys)
+    return summary
+
+
+def _remove_stale_shards(layout: DatasetLayout, count: int) -> None:
+    """Shards of an earlier run with more shards (or leftovers of a killed run) would be read as data."""
+    prefix = SHARD_PATTERN.format(dataset=layout.dataset, index=0)[:-len("000000.tar")]
+    for p in layout.shards_dir.glob(f"{prefix}*.tar"):
+        suffix = p.name[len(prefix):-len(".tar")]
+        if suffix.isdigit() and int(suffix) >= count:
+            p.unlink()
