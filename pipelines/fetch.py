@@ -45,6 +45,9 @@ REASON_CLASSES = ("permanent", "transient", "corrupt", "invalid-id")
 AMBIX_MIN_CHANNELS = 4
 LIST_TIMEOUT_S = 60.0
 PARTIAL_DIR = ".partial"
+# a file whose packets end earlier than its header's duration by more than this is a cut-short download
+TRUNCATION_TOLERANCE_S = 1.0
+TRUNCATION_TOLERANCE_FRACTION = 0.02
 
 
 class FetchSetupError(RuntimeError):
@@ -253,6 +256,38 @@ def media_format(info: MediaInfo) -> dict[str, Any]:
     }
 
 
+def truncation_problem(path: Path) -> str | None:
+    """Why a file whose header probes fine is still cut short, or None.
+
+    Demuxes every packet (no decoding: fast) and compares the span the packets cover with the duration the
+    container header announces. A download cut mid-file keeps a valid Matroska/WebM header, so probing alone
+    would count it as done.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            announced = container.duration / 1e6 if container.duration else None
+            first, last = None, None
+            for packet in container.demux():
+                if packet.pts is None or packet.stream.type not in ("audio", "video"):
+                    continue
+                start = float(packet.pts * packet.time_base)
+                end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                first = start if first is None else min(first, start)
+                last = end if last is None else max(last, end)
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        return f"demuxing failed ({exc})"
+    if first is None:
+        return "no audio or video packets"
+    if announced is None:
+        return None
+    covered = last - first
+    if covered < announced - max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_FRACTION * announced):
+        return f"truncated: packets cover {covered:.2f} s of the {announced:.2f} s the container announces"
+    return None
+
+
 def stream_problem(info: MediaInfo, audio_kind: str) -> str | None:
     """Why a probed download cannot count as done for a dataset whose audio is ``audio_kind``, or None.
 
@@ -301,7 +336,11 @@ def fetch_youtube_video(spec: DatasetSpec, layout: DatasetLayout, row: dict[str,
         info = probe(path)
     except ProbeError as exc:
         shutil.rmtree(partial, ignore_errors=True)
-        return _failed(video_id, "corrupt", f"downloaded but unreadable: {exc}")
+        return _failed(video_id, "corrupt", f"downloaded but unreadable: {_without_dir(exc, partial)}")
+    truncated = truncation_problem(path)
+    if truncated is not None:
+        shutil.rmtree(partial, ignore_errors=True)
+        return _failed(video_id, "corrupt", f"downloaded but unreadable: {truncated}", format=media_format(info))
     problem = stream_problem(info, spec.audio)
     if problem is not None:
         shutil.rmtree(partial, ignore_errors=True)
@@ -327,6 +366,11 @@ def fetch_youtube_video(spec: DatasetSpec, layout: DatasetLayout, row: dict[str,
     }
 
 
+def _without_dir(exc: Exception, folder: Path) -> str:
+    # the temporary folder means nothing to the reader of the ledger
+    return str(exc).replace(f"{folder}/", "")
+
+
 def fairplay_files(video_id: str) -> dict[str, str]:
     return {"video": f"media/videos/{video_id}.mp4", "audio": f"media/binaural_audios/{video_id}.wav"}
 
@@ -343,6 +387,10 @@ def check_fairplay_clip(layout: DatasetLayout, video_id: str) -> dict[str, Any]:
         ainfo = probe(layout.base / files["audio"])
     except ProbeError as exc:
         return _failed(video_id, "corrupt", f"extracted but unreadable: {exc}")
+    for rel in files.values():
+        truncated = truncation_problem(layout.base / rel)
+        if truncated is not None:
+            return _failed(video_id, "corrupt", f"{rel}: {truncated}")
     if vinfo.video is None:
         return _failed(video_id, "permanent", f"{files['video']}: no video stream")
     if ainfo.audio is None:

@@ -683,3 +683,72 @@ def test_fairplay_archive_404_is_a_setup_error_recorded_in_the_archive_ledger(fa
         fetch_dataset(load_spec(spec_path), root, progress=False)
     arcs = Ledger(DatasetLayout(root, "fair-play").ledger("archives")).latest("archive")
     assert arcs["audios.tar.gz"]["status"] == "failed" and arcs["videos.tar.gz"]["status"] == "extracted"
+
+
+# --- the synthetic world (engineer A's generator and server), every dataset end to end ------------------------------
+
+
+@pytest.fixture(scope="module")
+def counted_world(tiny_world, tmp_path_factory):
+    """The tiny world served by ``pipelines.serve`` with every request path recorded."""
+    from functools import partial
+
+    from pipelines.serve import WorldRequestHandler, make_server, stop
+    from pipelines.synth import write_specs
+
+    seen: list[str] = []
+
+    class Counting(WorldRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append(urllib.parse.urlsplit(self.path).path)
+            super().do_GET()
+
+    server = make_server(tiny_world)
+    server.RequestHandlerClass = partial(Counting, directory=Path(tiny_world).resolve(), quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = int(server.server_address[1])
+    specs = write_specs(tiny_world, port, specs_dir=tmp_path_factory.mktemp("counted-specs"))
+    try:
+        yield specs, seen, read_jsonl(Path(tiny_world) / "truth.jsonl")
+    finally:
+        stop(server, thread)
+
+
+def test_world_every_dataset_fetched_end_to_end_and_rerun_requests_nothing(counted_world, tiny_world, tmp_path):
+    specs, seen, truth = counted_world
+    root = tmp_path / "data"
+    for dataset in ("music-stereo", "yt-music", "yt-clean", "fair-play"):
+        summary = fetch_dataset(load_spec(specs[dataset]), root, jobs=2, progress=False, ytdlp=FAST)
+        rec = latest(root, dataset)
+        layout = DatasetLayout(root, dataset)
+        items = [t for t in truth if t["dataset"] == dataset]
+        assert summary.listed == len(items) and {r["video_id"] for r in read_jsonl(layout.video_table)} == {
+            t["video_id"] for t in items}
+        for t in items:
+            r, vid = rec[t["video_id"]], t["video_id"]
+            if "missing" in t["faults"] and dataset != "fair-play":
+                assert r["reason_class"] == "permanent" and "404" in r["reason"], r
+            elif "truncated" in t["faults"]:
+                assert r["reason_class"] == "corrupt", r
+            elif "no-audio" in t["faults"] and dataset != "fair-play":
+                assert r["reason_class"] == "permanent" and "no audio" in r["reason"], r
+            elif dataset == "fair-play":
+                assert r["status"] == "done", r
+                assert sha256_file(layout.base / r["files"]["video"]) == r["sha256"]["video"]
+                assert r["format"]["channels"] == 2
+            else:
+                assert r["status"] == "done", r
+                assert r["files"] == {"media": t["file"]}
+                assert r["sha256"] == sha256_file(Path(tiny_world) / t["file"]) == sha256_file(layout.base / t["file"])
+                assert r["format"]["channels"] == t["audio_channels"]
+                assert (r["format"]["width"], r["format"]["height"]) == (t["width"], t["height"])
+            if r["status"] != "done" and dataset != "fair-play":
+                assert not list(layout.media_dir.glob(f"{vid}.*"))
+        if dataset.startswith("yt-"):
+            assert all(r["format"]["channels"] >= 4 for r in rec.values() if r["status"] == "done")
+    n = len(seen)
+    for dataset in ("music-stereo", "yt-music", "yt-clean", "fair-play"):
+        summary = fetch_dataset(load_spec(specs[dataset]), root, progress=False, ytdlp=FAST)
+        assert summary.attempted == 0
+    assert seen[n:] == []  # nothing left to do: not a single request (lists, archives or media)
