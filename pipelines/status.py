@@ -24,6 +24,16 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in fh if line.strip())
 
 
+def _video_drop_reason(video: dict[str, Any]) -> str | None:
+    # videos-prepared.jsonl: status "done" keeps the video; anything else carries its reason
+    if video.get("dropped"):
+        return str(video["dropped"])
+    status = video.get("status")
+    if status not in (None, "done"):
+        return str(video.get("reason") or status)
+    return None
+
+
 def dataset_status(root: str | Path, dataset: str) -> dict[str, Any]:
     """Counts per stage for ``<root>/<dataset>/`` as a JSON-ready dict (sections only for stages that ran)."""
     layout = DatasetLayout(Path(root), dataset)
@@ -38,7 +48,7 @@ def dataset_status(root: str | Path, dataset: str) -> dict[str, Any]:
         fetch: dict[str, Any] = {}
         if listed_ids is not None:
             fetch["listed"] = len(listed_ids)
-        ids = listed_ids if listed_ids is not None else [k for k, r in fetch_latest.items()]
+        ids = listed_ids if listed_ids is not None else list(fetch_latest)
         done = 0
         failed: Counter = Counter()
         for vid in ids:
@@ -50,8 +60,9 @@ def dataset_status(root: str | Path, dataset: str) -> dict[str, Any]:
             else:
                 failed[rec.get("reason_class") or "unknown"] += 1
         # invalid ids are never in the table; they only appear in the ledger
+        id_set = set(ids)
         failed["invalid-id"] += sum(
-            1 for k, r in fetch_latest.items() if r.get("reason_class") == "invalid-id" and k not in set(ids)
+            1 for k, r in fetch_latest.items() if r.get("reason_class") == "invalid-id" and k not in id_set
         )
         fetch["fetched"] = done
         fetch["failed"] = {k: v for k, v in sorted(failed.items()) if v}
@@ -78,7 +89,7 @@ def dataset_status(root: str | Path, dataset: str) -> dict[str, Any]:
     if layout.prepared_videos.is_file():
         videos = read_jsonl(layout.prepared_videos)
         prepare["videos"] = len(videos)
-        dropped = Counter(str(v.get("dropped")) for v in videos if v.get("dropped"))
+        dropped = Counter(str(_video_drop_reason(v)) for v in videos if _video_drop_reason(v))
         prepare["videos_kept"] = len(videos) - sum(dropped.values())
         if dropped:
             prepare["videos_dropped"] = dict(sorted(dropped.items()))
