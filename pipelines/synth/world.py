@@ -93,10 +93,6 @@ class WorldSize:
     fairplay_clips: int
 
 
-def _clean(n: int) -> tuple[str, ...]:
-    return ("",) * n
-
-
 TINY = WorldSize(
     music_solo=(
         ("accordion", ("", "mono-as-stereo")),
