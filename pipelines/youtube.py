@@ -14,6 +14,7 @@ from yt-dlp's message by :func:`classify_error`.
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,6 +198,13 @@ def download_video(url: str, video_id: str, dest_dir: str | Path, fmt: str, conf
     logger = _Collector()
     opts = ytdlp_options(config, fmt, str(dest_dir / f"{video_id}.%(ext)s"))
     opts["logger"] = logger
+    private_cookies = None
+    if config.cookies is not None:
+        # yt-dlp writes its cookie jar back to ``cookiefile`` on close: give each download a private copy so
+        # parallel downloads never write the user's file (or each other's)
+        private_cookies = dest_dir / ".cookies.txt"
+        shutil.copyfile(config.cookies, private_cookies)
+        opts["cookiefile"] = str(private_cookies)
     if config.download_archive is not None:
         forget_in_archive(config.download_archive, video_id)
     try:
@@ -207,6 +215,9 @@ def download_video(url: str, video_id: str, dest_dir: str | Path, fmt: str, conf
         raise DownloadFailed(classify_error(message), message) from None
     except (OSError, ValueError) as exc:  # network layer errors that escape yt-dlp's own handling
         raise DownloadFailed("transient", f"{type(exc).__name__}: {exc}") from None
+    finally:
+        if private_cookies is not None:
+            private_cookies.unlink(missing_ok=True)
     if not info:
         raise DownloadFailed("transient", logger.errors[-1] if logger.errors else "yt-dlp returned no result")
     paths = [Path(d["filepath"]) for d in info.get("requested_downloads") or [] if d.get("filepath")]

@@ -73,6 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         with srv.lock:
             srv.log.append((self.command, path, rng))
+            srv.cookies.append((path, self.headers.get("Cookie")))
             fault = srv.faults.get(path)
             drop = srv.drop_after.pop(path, None) if body else None
         if fault is not None:
@@ -121,6 +122,7 @@ class Server:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.root = root.resolve()
         self.httpd.log = []
+        self.httpd.cookies = []
         self.httpd.faults = {}
         self.httpd.drop_after = {}
         self.httpd.ignore_range = False
@@ -473,6 +475,21 @@ def test_transient_failures_are_retried_without_flag_and_deleted_files_refetched
     rec = latest(root, "music-stereo")
     assert rec[GOOD[0]]["status"] == rec[GOOD[1]]["status"] == "done"
     assert summary.unknown_ids == ["NotListed00"] and summary.attempted == 2
+
+
+def test_cookies_are_sent_and_the_users_file_is_left_alone(world):
+    server, spec_path, root = world
+    cookies = root.parent / "cookies.txt"
+    text = "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t2000000000\tsession\tabc123\n"
+    cookies.write_text(text)
+    fetch_dataset(load_spec(spec_path), root, ids=[GOOD[0]], cookies=cookies, progress=False, ytdlp=FAST)
+    assert latest(root, "music-stereo")[GOOD[0]]["status"] == "done"
+    sent = [c for p, c in server.httpd.cookies if p.startswith("/media/")]
+    assert sent and all(c == "session=abc123" for c in sent)
+    assert cookies.read_text() == text
+    assert not list(root.rglob(".cookies.txt"))
+    with pytest.raises(FetchSetupError, match="cookies"):
+        fetch_dataset(load_spec(spec_path), root, cookies=root / "nope.txt", progress=False)
 
 
 def test_limit_and_parallel_jobs(world):
