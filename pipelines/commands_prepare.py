@@ -37,10 +37,13 @@ def register(main: click.Group) -> None:
               help="YT sets: FOA -> binaural decoder (spaudiopy magLS order 1, or 8 virtual loudspeakers).")
 @click.option("--hrir", default="kemar", show_default=True,
               help="YT sets: HRIRs for the decoder: 'kemar' (MIT KEMAR) or 'sofa:PATH' (any SOFA file).")
+@click.option("--av-mismatch", type=click.Choice(["keep-common", "drop"]), default="keep-common", show_default=True,
+              help="Videos whose audio and video lengths differ by more than 1 s: cut clips from the span both "
+                   "streams cover (the reason is recorded), or drop them.")
 @click.option("--overrides", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Projection override file (default: manifests/projection-overrides.toml).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
-def prepare(dataset, root, spec_path, jobs, min_lr_diff, decoder, hrir, overrides, progress):
+def prepare(dataset, root, spec_path, jobs, min_lr_diff, decoder, hrir, av_mismatch, overrides, progress):
     """Cut the fetched videos of DATASET into clean 10 s clips (16 kHz binaural audio + 100 frames of 480x240).
 
     Every video gets one record in ROOT/DATASET/ledger/prepare.jsonl (done, or dropped with a reason:
@@ -53,7 +56,8 @@ def prepare(dataset, root, spec_path, jobs, min_lr_diff, decoder, hrir, override
     try:
         spec = load_spec(spec_path, dataset=dataset)
         summary = prepare_dataset(spec, root, jobs=jobs, min_lr_diff=min_lr_diff, decoder=decoder, hrir=hrir,
-                                  progress=progress, overrides_path=overrides)
+                                  progress=progress, overrides_path=overrides,
+                                  drop_av_mismatch=av_mismatch == "drop")
     except (PrepareError, SpecError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     reasons = ", ".join(f"{k}: {v}" for k, v in summary.reasons.items()) or "none"

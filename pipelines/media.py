@@ -183,3 +183,34 @@ def grab_frames(
         if len(raw) == width * height * 3:
             frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3))
     return frames
+
+
+def packet_durations(path: str | Path) -> dict[str, float | None]:
+    """End time in seconds of the first video and first audio stream, from the packets (demuxing, no decoding).
+
+    Matroska/WebM files often carry no per-stream duration, and a container's declared duration is the longest
+    stream's; the packets tell each stream's real length. Raises :class:`MediaError` if the file cannot be read.
+    """
+    import av
+
+    out: dict[str, float | None] = {"video": None, "audio": None}
+    try:
+        with av.open(str(path)) as container:
+            streams = [s for kind in ("video", "audio") for s in container.streams if s.type == kind][:2]
+            firsts = {}
+            for kind in ("video", "audio"):
+                found = [s for s in container.streams if s.type == kind]
+                if found:
+                    firsts[found[0].index] = (kind, found[0].time_base)
+            if not firsts:
+                return out
+            for packet in container.demux([s for s in streams if s.index in firsts]):
+                if packet.pts is None or packet.stream.index not in firsts:
+                    continue
+                kind, tb = firsts[packet.stream.index]
+                end = float((packet.pts + (packet.duration or 0)) * tb)
+                if out[kind] is None or end > out[kind]:
+                    out[kind] = end
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(f"{path}: cannot be demuxed ({exc})") from None
+    return out

@@ -14,8 +14,10 @@ Outputs (``docs/ARCHITECTURE.md``):
 * ``videos-prepared.jsonl`` and ``clips.jsonl``: rebuilt from all results at the end of each run, with the splits.
 
 Drop reasons (per video): ``corrupt``, ``no-audio``, ``no-video``, ``mono``, ``unexpected-channels``,
-``av-length-mismatch`` (audio and video durations differ by more than ``max_av_mismatch_s``, 1 s),
-``too-short`` (less than one 10 s clip), ``non-binaural`` (MUSIC: ``lr_diff`` below the threshold).
+``too-short`` (less than one 10 s clip of audio and video), ``non-binaural`` (MUSIC: ``lr_diff`` below the
+threshold). ``av-length-mismatch``: audio and video durations differ by more than ``max_av_mismatch_s`` (1 s);
+policy: the video stays ``done`` with that reason on record and clips are cut only from the span both streams
+cover (``PrepareConfig.drop_av_mismatch`` drops it instead; FAIR-Play pairs are always dropped).
 Per clip: ``silent-clip`` (RMS below 1e-4), ``video-ended`` (the video stream ends more than 1 s before the clip).
 """
 
@@ -86,12 +88,14 @@ class PrepareConfig:
     decoder: str = "magls"  # FOA -> binaural: magls | vls8
     hrir: str = "kemar"  # kemar | sofa:<path>
     max_av_mismatch_s: float = MAX_AV_MISMATCH_S
+    drop_av_mismatch: bool = False  # True: drop such videos; False: cut clips from the span both streams cover
     keep_foa: bool = True  # YT sets: store the 4-channel clip as <key>.foa.flac
     ffmpeg_threads: int | None = None  # per ffmpeg process; None: 1 when jobs > 1, ffmpeg's choice otherwise
 
     def fingerprint(self, dataset: str) -> dict[str, Any]:
         """The settings that change a video's result (a rerun redoes videos prepared with other settings)."""
-        fp: dict[str, Any] = {"pipeline_version": PIPELINE_VERSION, "max_av_mismatch_s": self.max_av_mismatch_s}
+        fp: dict[str, Any] = {"pipeline_version": PIPELINE_VERSION, "max_av_mismatch_s": self.max_av_mismatch_s,
+                              "drop_av_mismatch": self.drop_av_mismatch}
         if dataset == "music-stereo":
             fp["min_lr_diff"] = self.min_lr_diff
         if dataset in ("yt-music", "yt-clean"):
@@ -262,15 +266,41 @@ def _declared_audio_seconds(info) -> float | None:
     return float(info.duration_s) if info.duration_s else None
 
 
-def _check_lengths(path: str, audio_s: float, info, tolerance_s: float) -> None:
+def _video_seconds(path: str, info) -> float | None:
+    """The video stream's length: declared per stream (mp4), else measured from its packets (mkv/webm)."""
+    from pipelines.media import MediaError, packet_durations
+
+    if info.video is not None and info.video.duration_s:
+        return float(info.video.duration_s)
+    try:
+        return packet_durations(path)["video"]
+    except MediaError as exc:
+        raise VideoDropped("corrupt", str(exc)) from None
+
+
+def _common_span(task: VideoTask, result: dict[str, Any], path: str, audio_s: float, video_s: float | None) -> float:
+    """Seconds of audio to cut clips from; records an audio/video length mismatch.
+
+    Policy (documented in the module docstring): a mismatch of more than ``max_av_mismatch_s`` is recorded as the
+    video's reason ``av-length-mismatch`` and clips are cut only from the span both streams cover (both start at
+    t = 0), so no clip pairs sound with missing pictures; ``drop_av_mismatch`` drops such videos instead.
+    """
+    if video_s is None or abs(video_s - audio_s) <= task.config.max_av_mismatch_s:
+        return audio_s
+    detail = (f"{path}: audio lasts {audio_s:.2f} s, video {video_s:.2f} s (more than "
+              f"{task.config.max_av_mismatch_s:g} s apart)")
+    if task.config.drop_av_mismatch:
+        raise VideoDropped("av-length-mismatch", detail)
+    result["reason"] = "av-length-mismatch"
+    result["detail"] = f"{detail}; clips cut from the first {min(audio_s, video_s):.2f} s only"
+    return min(audio_s, video_s)
+
+
+def _check_truncated(path: str, audio_s: float, info, tolerance_s: float) -> None:
     declared = _declared_audio_seconds(info)
     if declared is not None and declared - audio_s > tolerance_s:
         raise VideoDropped("corrupt", f"{path}: truncated: decoded {audio_s:.2f} s of audio, the container "
                            f"declares {declared:.2f} s")
-    video_s = _declared_video_seconds(info)
-    if video_s is not None and abs(video_s - audio_s) > tolerance_s:
-        raise VideoDropped("av-length-mismatch", f"{path}: audio lasts {audio_s:.2f} s, video {video_s:.2f} s "
-                           f"(more than {tolerance_s:g} s apart)")
 
 
 def _threads(task: VideoTask) -> int | None:
@@ -325,8 +355,9 @@ def _prepare_into(task: VideoTask, result: dict[str, Any], prepared: Path) -> No
         _check_channels(ainfo.audio.channels, "stereo", task.audio)
         stereo = _decode(task.audio, 2, 2, threads)
         audio_s = stereo.shape[1] / SAMPLE_RATE
-        video_s = _declared_video_seconds(vinfo)
+        video_s = _video_seconds(task.video, vinfo)
         if video_s is not None and abs(video_s - audio_s) > task.config.max_av_mismatch_s:
+            # one clip per id: a FAIR-Play pair whose lengths disagree this much is not a usable pair
             raise VideoDropped("av-length-mismatch", f"{task.audio} lasts {audio_s:.2f} s, {task.video} "
                                f"{video_s:.2f} s")
         short = CLIP_SAMPLES - stereo.shape[1]
@@ -352,9 +383,12 @@ def _prepare_into(task: VideoTask, result: dict[str, Any], prepared: Path) -> No
     audio = _decode(path, info.audio.channels, out_channels, threads)
     audio_s = audio.shape[1] / SAMPLE_RATE
     result["duration_s"] = audio_s
-    _check_lengths(path, audio_s, info, task.config.max_av_mismatch_s)
-    if audio.shape[1] < CLIP_SAMPLES:
-        raise VideoDropped("too-short", f"{path}: {audio_s:.2f} s long, a clip needs {CLIP_SECONDS:g} s")
+    _check_truncated(path, audio_s, info, task.config.max_av_mismatch_s)
+    usable_s = _common_span(task, result, path, audio_s, _video_seconds(path, info))
+    if usable_s < CLIP_SECONDS:
+        raise VideoDropped("too-short", f"{path}: {usable_s:.2f} s of audio and video, a clip needs "
+                           f"{CLIP_SECONDS:g} s")
+    audio = audio[:, :int(round(usable_s * SAMPLE_RATE))]
 
     foa = None
     if task.kind == "ambix":
@@ -578,6 +612,7 @@ def prepare_dataset(
     hrir: str = "kemar",
     progress: bool = False,
     overrides_path: str | Path | None = None,
+    drop_av_mismatch: bool = False,
     config: PrepareConfig | None = None,
     log: Callable[[str], None] | None = None,
 ) -> PrepareSummary:
@@ -594,7 +629,7 @@ def prepare_dataset(
         raise PrepareError("jobs must be >= 1")
     if config is None:
         threshold = spec.min_lr_diff if min_lr_diff is None else min_lr_diff
-        config = PrepareConfig(min_lr_diff=threshold, decoder=decoder, hrir=hrir,
+        config = PrepareConfig(min_lr_diff=threshold, decoder=decoder, hrir=hrir, drop_av_mismatch=drop_av_mismatch,
                                ffmpeg_threads=1 if jobs > 1 else None)
     if spec.audio == "ambix":
         from pipelines.hrir import load_hrirs
@@ -642,6 +677,8 @@ def prepare_dataset(
                 reasons[c["dropped"]] += 1
         if result["status"] == "done":
             summary.done += 1
+            if result["reason"]:  # kept with a note (av-length-mismatch: common span only)
+                reasons[result["reason"]] += 1
         else:
             summary.dropped += 1
             reasons[result["reason"]] += 1

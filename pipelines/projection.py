@@ -32,11 +32,12 @@ from pipelines.spec import MANIFEST_DIR
 LABELS = ("ER", "EAC")
 OVERRIDES_PATH = MANIFEST_DIR / "projection-overrides.toml"
 
-# Decision thresholds on the averaged cue ratios (ER ~ 1, 0, 1; EAC >> 1, ~1, >> 1 on synthetic scenes).
-WRAP_EAC_RATIO = 2.0
-POLE_EAC_RATIO = 0.25
-SEAM_EAC_RATIO = 2.0
-_FLAT_EPS = 0.5  # mean neighbour difference (0..255 scale) under which an image has too little texture to judge
+# Decision thresholds on the averaged cues (see frame_cues for the ranges measured on synthetic ER/EAC frames:
+# this project's test scenes with sharp horizons and the synthetic world's smooth ones).
+WRAP_EAC_RATIO = 1.0
+POLE_EAC_RATIO = 0.35
+SEAM_EAC_RATIO = 8.0
+_FLAT_STD = 2.0  # grey-level standard deviation under which a frame has too little content to judge
 
 
 class OverrideError(ValueError):
@@ -74,26 +75,34 @@ class ProjectionDecision:
 
 
 def frame_cues(frame: np.ndarray) -> dict[str, float] | None:
-    """Wrap, pole and seam ratios of one [H, W, 3] frame, or None for a (nearly) featureless frame."""
+    """Wrap, pole and seam ratios of one [H, W, 3] frame, or None for a (nearly) featureless frame.
+
+    * wrap: mean |first column - last column| over the mean difference of columns W/8 (45 degrees) apart. Adjacent
+      columns are no yardstick: on smooth content their difference is near zero and compression noise at the
+      frame edge dominates. ER ~ 0.1-0.6 (the wrap looks like neighbouring columns), EAC ~ 2-3.
+    * poles: mean standard deviation of the top and bottom rows over the median row's (floor 1 grey level).
+      ER ~ 0-0.15, EAC ~ 0.6-1.
+    * seam: mean |row H/2-1 - row H/2| over the mean adjacent-row difference. EAC ~ 40; ER ~ 1, but a sharp
+      horizon at exactly H/2 gives ER a high score too, so this cue only breaks ties.
+    """
     img = np.asarray(frame, dtype=np.float32)
     if img.ndim == 3:
         img = img.mean(axis=2)
     h, w = img.shape
-    col_diff = np.abs(np.diff(img, axis=1)).mean()  # typical horizontal neighbour difference
-    row_diffs = np.abs(np.diff(img, axis=0)).mean(axis=1)  # [H-1], per row boundary
-    typical_row_diff = float(np.median(row_diffs))
-    if col_diff < _FLAT_EPS and typical_row_diff < _FLAT_EPS:
+    if img.std() < _FLAT_STD:
         return None
-    wrap = np.abs(img[:, 0] - img[:, -1]).mean()
-    # the top and bottom rows, against the image's overall horizontal variation (std along each row)
-    pole_std = 0.5 * (img[0].std() + img[-1].std())
+    d = max(1, w // 8)
+    far_cols = float(np.abs(img[:, d:] - img[:, :-d]).mean())
+    wrap = float(np.abs(img[:, 0] - img[:, -1]).mean())
+    pole_std = 0.5 * (float(img[0].std()) + float(img[-1].std()))
     typical_std = float(np.median(img.std(axis=1)))
-    seam = row_diffs[h // 2 - 1]
+    near_rows = float(np.abs(np.diff(img, axis=0)).mean())
+    seam = float(np.abs(img[h // 2 - 1] - img[h // 2]).mean())
     eps = 1e-3
     return {
-        "wrap": float(wrap / max(col_diff, eps)),
-        "poles": float(pole_std / max(typical_std, eps)),
-        "seam": float(seam / max(typical_row_diff, eps)),
+        "wrap": wrap / max(far_cols, eps),
+        "poles": pole_std / max(typical_std, 1.0),
+        "seam": seam / max(near_rows, eps),
     }
 
 

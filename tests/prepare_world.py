@@ -103,7 +103,7 @@ MUSIC_EXPECTED = {
     "tooshort001": ("dropped", "too-short", 0),
     "noaudio0001": ("dropped", "no-audio", 0),
     "truncated01": ("dropped", "corrupt", 0),
-    "avmismatch1": ("dropped", "av-length-mismatch", 0),
+    "avmismatch1": ("done", "av-length-mismatch", 1),  # audio 14 s, video 11 s: one clip from the common span
     "silentclip1": ("done", None, 1),  # its second clip is digital silence
 }
 

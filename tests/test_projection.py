@@ -7,6 +7,9 @@ import pytest
 from prepare_world import convert_image, eqr_scene, eqr_to_eac
 
 from pipelines.projection import (
+    POLE_EAC_RATIO,
+    SEAM_EAC_RATIO,
+    WRAP_EAC_RATIO,
     Detection,
     Override,
     OverrideError,
@@ -33,9 +36,9 @@ def test_detector_tells_eqr_from_eac(scenes):
         de, dc = detect_projection([as_480x240(e)]), detect_projection([as_480x240(c)])
         assert de.label == "ER", de.scores
         assert dc.label == "EAC", dc.scores
-        assert de.scores["wrap"] < 2.0 < dc.scores["wrap"]  # left/right wrap continuity only in ER
-        assert de.scores["poles"] < 0.25 < dc.scores["poles"]  # uniform pole rows only in ER
-        assert dc.scores["seam"] > 2.0  # the two EAC face rows meet at H/2
+        assert de.scores["wrap"] < WRAP_EAC_RATIO < dc.scores["wrap"]  # left/right wrap continuity only in ER
+        assert de.scores["poles"] < POLE_EAC_RATIO < dc.scores["poles"]  # uniform pole rows only in ER
+        assert dc.scores["seam"] > SEAM_EAC_RATIO  # the two EAC face rows meet at H/2
 
 
 def test_detector_averages_over_frames_and_abstains_on_flat_frames(scenes):
