@@ -574,8 +574,9 @@ def _run_parallel(todo, work, ledger: _LockedLedger, *, jobs: int, progress: boo
     def finish(record: dict[str, Any]) -> None:
         ledger.append(record)
         outcomes[record["status"]] += 1
+        finished = outcomes["done"] + outcomes["failed"]
+        bar.set_postfix(done=outcomes["done"], failed=outcomes["failed"], remaining=len(todo) - finished, refresh=False)
         bar.update(1)
-        bar.set_postfix(done=outcomes["done"], failed=outcomes["failed"], remaining=len(todo) - bar.n)
 
     try:
         if jobs == 1:

@@ -13,6 +13,7 @@ from yt-dlp's message by :func:`classify_error`.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import threading
@@ -196,7 +197,9 @@ def download_video(url: str, video_id: str, dest_dir: str | Path, fmt: str, conf
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     logger = _Collector()
-    opts = ytdlp_options(config, fmt, str(dest_dir / f"{video_id}.%(ext)s"))
+    # the folder goes into yt-dlp's output template, where '%' is a field marker: escape it
+    outtmpl = str(dest_dir).replace("%", "%%") + os.sep + f"{video_id}.%(ext)s"
+    opts = ytdlp_options(config, fmt, outtmpl)
     opts["logger"] = logger
     private_cookies = None
     if config.cookies is not None:

@@ -51,7 +51,7 @@ GOOD = ["Good0000001", "Good0000002", "Good0000003"]
 MISSING = "Missing0404"  # listed, no media on the server
 TRUNCATED = "Truncated01"  # container cut in half: unreadable
 NO_AUDIO = "NoAudio0001"
-AMBIX = "Ambix000001"
+AMBIX = "-Ambix00001"  # YouTube ids may start with "-": never an option to anything
 AMBIX_STEREO = "AmbixStereo"  # a YT video whose only audio is 2 channels
 
 
@@ -529,6 +529,7 @@ def test_ambix_sets_need_four_channels(tmp_path, media):
     for vid in (AMBIX, AMBIX_STEREO):
         shutil.copy(media[vid], srv_root / "media" / media[vid].name)
     server = Server(srv_root)
+    data = tmp_path / "100%(title)s"  # '%' in the data root must not reach yt-dlp's template as a field
     try:
         lists = [serve_list(srv_root, server.base, "meta/subsets/YT-Music.lst", f"{AMBIX}\n{AMBIX_STEREO}", "id-lines", "ids"),
                  serve_list(srv_root, server.base, "scraping/audio_formats.txt", f"{AMBIX} 338 opus WXYZ\n",
@@ -537,14 +538,15 @@ def test_ambix_sets_need_four_channels(tmp_path, media):
             "name": "yt-music", "source": "youtube", "media_url": f"{server.base}/media/{{id}}.mkv",
             "audio": "ambix", "id_format": "youtube", "lists": lists,
             "protocols": [{"name": "official", "kind": "lists", "splits": ["1"], "val_from": "test"}]})
-        fetch_dataset(load_spec(spec_path), tmp_path / "data", progress=False, ytdlp=FAST)
-        rec = latest(tmp_path / "data", "yt-music")
+        fetch_dataset(load_spec(spec_path), data, progress=False, ytdlp=FAST)
+        rec = latest(data, "yt-music")
         assert rec[AMBIX]["status"] == "done" and rec[AMBIX]["format"]["channels"] == 4
         assert rec[AMBIX]["files"] == {"media": f"media/{AMBIX}.mkv"}
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["100%(title)s", "srv", "yt.toml"]
         assert rec[AMBIX_STEREO]["reason_class"] == "permanent"
         assert "no format with 4 channels" in rec[AMBIX_STEREO]["reason"]
-        assert not (tmp_path / "data/yt-music/media" / f"{AMBIX_STEREO}.mkv").exists()
-        row = read_jsonl(tmp_path / "data/yt-music/videos.jsonl")[0]
+        assert not (data / "yt-music/media" / f"{AMBIX_STEREO}.mkv").exists()
+        row = read_jsonl(data / "yt-music/videos.jsonl")[0]
         assert (row["video_id"], row["audio_itag"], row["audio_layout"], row["category"]) == (AMBIX, 338, "WXYZ", "YT-Music")
     finally:
         server.close()
