@@ -1,0 +1,99 @@
+"""STFT/iSTFT with the project's parameters, RMS normalisation and mono/difference conversions (SPEC 2).
+
+Spectrograms are carried as real tensors ``[..., 2, 257, T]`` (real, imag) because that is what the networks eat.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ccstereo.constants import HOP_LENGTH, N_FFT, TARGET_RMS, WIN_LENGTH
+
+# librosa >= 0.10 pads with zeros when centering (what the official CCStereo code ran with); "reflect" is the
+# torch default and what older papers used.
+DEFAULT_PAD_MODE = "constant"
+
+
+def hann_window(device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Periodic Hann window of ``WIN_LENGTH`` samples (what ``scipy.signal.get_window('hann', 400)`` gives)."""
+    return torch.hann_window(WIN_LENGTH, periodic=True, device=device, dtype=dtype)
+
+
+def stft(wave: torch.Tensor, pad_mode: str = DEFAULT_PAD_MODE) -> torch.Tensor:
+    """Complex STFT of ``wave [..., T]`` -> ``[..., 257, T // 160 + 1]`` (centered)."""
+    lead = wave.shape[:-1]
+    flat = wave.reshape(-1, wave.shape[-1]).float()
+    spec = torch.stft(
+        flat, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH, window=hann_window(wave.device),
+        center=True, pad_mode=pad_mode, return_complex=True,
+    )
+    return spec.reshape(*lead, *spec.shape[-2:])
+
+
+def istft(spec: torch.Tensor, length: int) -> torch.Tensor:
+    """Inverse of :func:`stft` for a complex ``[..., 257, F]`` spectrogram -> ``[..., length]``."""
+    lead = spec.shape[:-2]
+    flat = spec.reshape(-1, *spec.shape[-2:])
+    wave = torch.istft(
+        flat, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH, window=hann_window(spec.device),
+        center=True, length=length,
+    )
+    return wave.reshape(*lead, length)
+
+
+def complex_to_ri(spec: torch.Tensor) -> torch.Tensor:
+    """Complex ``[..., F, T]`` -> real ``[..., 2, F, T]`` (real, imag)."""
+    return torch.stack([spec.real, spec.imag], dim=-3)
+
+
+def ri_to_complex(ri: torch.Tensor) -> torch.Tensor:
+    """Real ``[..., 2, F, T]`` -> complex ``[..., F, T]``."""
+    return torch.complex(ri.select(-3, 0).float(), ri.select(-3, 1).float())
+
+
+def stft_ri(wave: torch.Tensor, pad_mode: str = DEFAULT_PAD_MODE) -> torch.Tensor:
+    """``wave [..., T]`` -> ``[..., 2, 257, F]`` (real, imag of the STFT)."""
+    return complex_to_ri(stft(wave, pad_mode))
+
+
+def istft_ri(ri: torch.Tensor, length: int) -> torch.Tensor:
+    return istft(ri_to_complex(ri), length)
+
+
+def complex_mul_ri(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Complex product of two ``[..., 2, F, T]`` real/imag tensors (the mask applied to the mono spectrogram)."""
+    ar, ai = a.select(-3, 0), a.select(-3, 1)
+    br, bi = b.select(-3, 0), b.select(-3, 1)
+    return torch.stack([ar * br - ai * bi, ar * bi + ai * br], dim=-3)
+
+
+def rms(x: torch.Tensor) -> torch.Tensor:
+    """RMS over every sample of every channel of the last two dims (``[..., C, T]``), shape ``[...]``."""
+    return x.float().pow(2).mean(dim=(-2, -1)).sqrt()
+
+
+def normalise_rms(x: torch.Tensor, target: float = TARGET_RMS, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale ``x [..., C, T]`` jointly over its channels to RMS ``target``; returns (scaled, gain).
+
+    Training scales the stereo segment (SPEC 2); inference scales the mono window and divides the output by
+    ``gain`` afterwards. A silent input keeps its (zero) level instead of being blown up.
+    """
+    gain = target / rms(x).clamp_min(eps)
+    return x * gain[..., None, None], gain
+
+
+def to_mono_diff(stereo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[..., 2, T]`` (L, R) -> (mono = L + R, diff = L - R), each ``[..., T]`` (mono is not halved, SPEC 2)."""
+    left, right = stereo.select(-2, 0), stereo.select(-2, 1)
+    return left + right, left - right
+
+
+def from_mono_diff(mono: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`to_mono_diff`: ``L = (mono + diff) / 2``, ``R = (mono - diff) / 2`` -> ``[..., 2, T]``."""
+    return torch.stack([(mono + diff) / 2, (mono - diff) / 2], dim=-2)
+
+
+def segment_specs(stereo_segment: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RMS-normalised stereo segments ``[B, 2, 10080]`` -> (mono_spec, diff_spec), each ``[B, 2, 257, 64]``."""
+    mono, diff = to_mono_diff(stereo_segment)
+    return stft_ri(mono), stft_ri(diff)

@@ -1,0 +1,98 @@
+"""Frame decoding, resize/crop, colour jitter and ImageNet normalisation (SPEC 8, 9).
+
+The loader only decodes, resizes and crops (uint8); brightness/saturation jitter and normalisation are applied to
+whole batches by :func:`augment_batch` (on the training device), with factors drawn per sample by the loader.
+Inference reuses :func:`resize`, :func:`crop`, :func:`tdss_box` and :func:`normalise_imagenet`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torchvision.io as tvio
+import torchvision.transforms.v2.functional as TF
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+JITTER_RANGE = (0.7, 1.3)  # brightness and saturation factors, each uniform in this range (SPEC 8)
+TDSS_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
+
+
+def decode_jpeg(data: bytes) -> torch.Tensor:
+    """JPEG bytes -> uint8 ``[3, H, W]`` RGB (libjpeg-turbo through torchvision)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # read-only buffer warning: the decoder never writes into it
+        buf = torch.frombuffer(data, dtype=torch.uint8)
+    img = tvio.decode_jpeg(buf, mode=tvio.ImageReadMode.RGB)
+    return img
+
+
+def resize(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear (antialiased) resize of ``[..., 3, H, W]`` to ``size`` = (H, W); a no-op when already that size."""
+    if tuple(img.shape[-2:]) == tuple(size):
+        return img
+    return TF.resize(img, list(size), antialias=True)
+
+
+def crop(img: torch.Tensor, top: int, left: int, size: tuple[int, int]) -> torch.Tensor:
+    """The ``size`` = (H, W) box of ``[..., 3, H, W]`` at (top, left); errors when it leaves the image."""
+    h, w = size
+    if top < 0 or left < 0 or top + h > img.shape[-2] or left + w > img.shape[-1]:
+        raise ValueError(f"crop box {(top, left, h, w)} outside a {tuple(img.shape[-2:])} image")
+    return img[..., top : top + h, left : left + w]
+
+
+def centre_box(resized: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """(top, left) of the centred ``size`` box in a ``resized`` image."""
+    return (resized[0] - size[0]) // 2, (resized[1] - size[1]) // 2
+
+
+def tdss_box(frame_index: int, resized: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """(top, left) of the TDSS crop for ``frame_index``: corner or centre chosen by ``frame_index % 5`` (SPEC 9)."""
+    position = TDSS_POSITIONS[frame_index % len(TDSS_POSITIONS)]
+    bottom, right = resized[0] - size[0], resized[1] - size[1]
+    return {
+        "top-left": (0, 0),
+        "top-right": (0, right),
+        "bottom-left": (bottom, 0),
+        "bottom-right": (bottom, right),
+        "centre": centre_box(resized, size),
+    }[position]
+
+
+def to_unit_float(img: torch.Tensor) -> torch.Tensor:
+    """uint8 -> float32 in [0, 1]; float input is returned as float32 unchanged."""
+    return img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
+
+
+def colour_jitter(img: torch.Tensor, brightness: torch.Tensor, saturation: torch.Tensor) -> torch.Tensor:
+    """Brightness then saturation jitter of float ``[B, 3, H, W]`` in [0, 1], one factor per image.
+
+    Brightness scales the pixels; saturation blends with the image's luma (ITU-R 601 weights), as PIL's
+    ``ImageEnhance`` and torchvision do. Results are clipped to [0, 1].
+    """
+    b = brightness.to(img)[:, None, None, None]
+    s = saturation.to(img)[:, None, None, None]
+    x = (img * b).clamp(0.0, 1.0)
+    luma = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    return (luma + s * (x - luma)).clamp(0.0, 1.0)
+
+
+def normalise_imagenet(img: torch.Tensor) -> torch.Tensor:
+    """ImageNet mean/std normalisation of float ``[..., 3, H, W]`` in [0, 1]."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=img.dtype, device=img.device)[:, None, None]
+    std = torch.tensor(IMAGENET_STD, dtype=img.dtype, device=img.device)[:, None, None]
+    return (img - mean) / std
+
+
+def augment_batch(frames_u8: torch.Tensor, brightness: torch.Tensor, saturation: torch.Tensor) -> torch.Tensor:
+    """Training frames: uint8 crops ``[B, 3, H, W]`` + per-sample factors -> jittered, normalised float."""
+    return normalise_imagenet(colour_jitter(to_unit_float(frames_u8), brightness, saturation))
+
+
+def eval_frame(img: torch.Tensor, resize_to: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """Validation frame: resize, centre crop, normalise (no randomness) -> float ``[3, H, W]``."""
+    img = resize(img, resize_to)
+    top, left = centre_box(resize_to, size)
+    return normalise_imagenet(to_unit_float(crop(img, top, left, size)))

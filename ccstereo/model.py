@@ -1,0 +1,317 @@
+"""CCStereo (SPEC 7): ResNet-18 + ASPP visual tokens, audio U-Net, cross-attention fusion, AVAD, complex mask.
+
+Shapes at the paper's sizes (crop 224x448): frame [B,3,224,448] -> ResNet-18 [B,512,7,14] -> ASPP [B,128,7,14]
+(98 visual tokens); mono spectrogram [B,2,257,64] -> encoder -> bottleneck [B,128,8,2] (16 audio tokens) ->
+cross-attention with the visual tokens -> decoder (AVAD as the norm of its first layer) -> mask [B,2,257,64];
+output = mask (x) STFT(mono) (complex product) = predicted STFT(L - R).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from ccstereo.audio import complex_mul_ri
+from ccstereo.config import ModelConfig
+from ccstereo.constants import N_FREQ, N_SEGMENT_FRAMES
+
+AUDIO_INPUT_HW = (N_FREQ, N_SEGMENT_FRAMES)  # (257, 64)
+
+
+# ----------------------------------------------------------------------------------------------- visual side
+def find_imagenet_resnet18() -> Path | None:
+    """torchvision's cached ImageNet ResNet-18 (``<torch hub dir>/checkpoints/resnet18-*.pth``), if present."""
+    hits = sorted(glob.glob(os.path.join(torch.hub.get_dir(), "checkpoints", "resnet18-*.pth")))
+    return Path(hits[0]) if hits else None
+
+
+def resnet18_trunk(init: str) -> nn.Sequential:
+    """ResNet-18 without avgpool/fc; ``init`` = "imagenet" (torchvision cache), "random", or a state-dict path.
+
+    Never downloads: there may be no internet where this runs.
+    """
+    net = torchvision.models.resnet18(weights=None)
+    if init != "random":
+        if init == "imagenet":
+            path = find_imagenet_resnet18()
+            if path is None:
+                raise FileNotFoundError(
+                    "ImageNet ResNet-18 weights not found in torchvision's cache "
+                    f"({os.path.join(torch.hub.get_dir(), 'checkpoints')}/resnet18-*.pth). Copy them there, pass "
+                    "their path (--visual-init PATH), or train from scratch with --visual-init random."
+                )
+        else:
+            path = Path(init)
+            if not path.is_file():
+                raise FileNotFoundError(f"visual init weights {path} do not exist")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        state = {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")}
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("fc.")]
+        if missing or unexpected:
+            raise ValueError(f"{path} is not a ResNet-18 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
+
+
+def conv_bn_act(cin: int, cout: int, kernel: int, dilation: int = 1) -> nn.Sequential:
+    pad = dilation * (kernel // 2)
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, padding=pad, dilation=dilation, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)
+    )
+
+
+class ASPP(nn.Module):
+    """DeepLabV3-style atrous spatial pyramid pooling: 1x1, three dilated 3x3 and a global-pool branch."""
+
+    def __init__(self, cin: int = 512, hidden: int = 256, cout: int = 128, dilations: tuple[int, ...] = (6, 12, 18)):
+        super().__init__()
+        self.branches = nn.ModuleList([conv_bn_act(cin, hidden, 1)] + [conv_bn_act(cin, hidden, 3, d) for d in dilations])
+        self.pooled = conv_bn_act(cin, hidden, 1)
+        self.project = conv_bn_act(hidden * (len(dilations) + 2), cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [b(x) for b in self.branches]
+        g = self.pooled(F.adaptive_avg_pool2d(x, 1))
+        outs.append(g.expand(-1, -1, *x.shape[-2:]))
+        return self.project(torch.cat(outs, dim=1))
+
+
+class VisualEncoder(nn.Module):
+    """f_phi: ResNet-18 trunk + ASPP head -> [B, 128, h, w] visual tokens."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.trunk = resnet18_trunk(cfg.visual_init)
+        self.head = ASPP(512, cfg.aspp_hidden, cfg.fusion_dim, cfg.aspp_dilations)
+
+    def forward(self, frame: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(frame))
+
+
+# ------------------------------------------------------------------------------------------------ audio side
+def down_block(cin: int, cout: int) -> nn.Sequential:
+    """U-Net encoder step: conv 4x4 stride 2 + BN + LeakyReLU(0.2)."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2))
+
+
+def match_size(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of a feature map to ``hw`` (skips and the final mask); identity when sizes agree."""
+    return x if tuple(x.shape[-2:]) == tuple(hw) else F.interpolate(x, size=hw, mode="bilinear", align_corners=False)
+
+
+class AudioEncoder(nn.Module):
+    """Five down blocks; returns every stage's output (the last one is the bottleneck)."""
+
+    def __init__(self, channels: tuple[int, ...], cin: int = 2):
+        super().__init__()
+        ins = (cin,) + tuple(channels[:-1])
+        self.blocks = nn.ModuleList(down_block(i, o) for i, o in zip(ins, channels))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for block in self.blocks:
+            x = block(x)
+            feats.append(x)
+        return feats
+
+
+def encoder_shapes(channels: tuple[int, ...], hw: tuple[int, int] = AUDIO_INPUT_HW) -> list[tuple[int, int]]:
+    """(H, W) after each conv 4x4 / stride 2 / pad 1 stage: floor(n / 2)."""
+    out, (h, w) = [], hw
+    for _ in channels:
+        h, w = h // 2, w // 2
+        out.append((h, w))
+    return out
+
+
+class AVAD(nn.Module):
+    """Audio-visual adaptive de-normalisation (paper eq. 4-5): out = BN(x) * (1 + alpha) + beta.
+
+    alpha and beta come from a relevance map: the cosine similarity of every visual token (1x1 conv of the visual
+    feature + a learned position) with every audio position of BN(x) (+ a learned position), shaped
+    [B, n_visual, H, W], through a shared 5x5 conv + ReLU and two 5x5 conv heads.
+    """
+
+    def __init__(self, channels: int, visual_channels: int, n_visual: int, audio_hw: tuple[int, int], hidden: int | None = None):
+        super().__init__()
+        hidden = hidden or channels
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.visual_proj = nn.Conv2d(visual_channels, channels, 1)
+        self.pos_audio = nn.Parameter(torch.zeros(1, channels, *audio_hw))
+        self.pos_visual = nn.Parameter(torch.zeros(1, channels, n_visual))
+        self.shared = nn.Sequential(nn.Conv2d(n_visual, hidden, 5, padding=2), nn.ReLU())
+        self.alpha = nn.Conv2d(hidden, channels, 5, padding=2)
+        self.beta = nn.Conv2d(hidden, channels, 5, padding=2)
+
+    def relevance(self, normed: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        audio = F.normalize(normed + self.pos_audio, dim=1)  # [B, C, H, W]
+        vis = F.normalize(self.visual_proj(visual).flatten(2) + self.pos_visual, dim=1)  # [B, C, N]
+        return torch.einsum("bcn,bchw->bnhw", vis, audio)
+
+    def forward(self, x: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        normed = self.norm(x)
+        h = self.shared(self.relevance(normed, visual))
+        return normed * (1 + self.alpha(h)) + self.beta(h)
+
+
+class CrossModalFusion(nn.Module):
+    """f_CA: audio tokens attend to visual tokens, then self-attention and a feed-forward layer.
+
+    Residual + LayerNorm after each of the three; learned positions on queries (audio) and keys (visual).
+    """
+
+    def __init__(self, dim: int, heads: int, n_audio: int, n_visual: int):
+        super().__init__()
+        self.visual_proj = nn.Sequential(nn.Conv2d(dim, dim, 1), nn.BatchNorm2d(dim), nn.ReLU())
+        self.pos_audio = nn.Parameter(torch.zeros(1, n_audio, dim))
+        self.pos_visual = nn.Parameter(torch.zeros(1, n_visual, dim))
+        self.cross = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.self_attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(3))
+
+    def forward(self, audio_map: torch.Tensor, visual_map: torch.Tensor) -> torch.Tensor:
+        """[B, C, h_a, w_a] audio, [B, C, h_v, w_v] visual -> fused [B, C, h_a, w_a]."""
+        b, c, h, w = audio_map.shape
+        a = audio_map.flatten(2).transpose(1, 2)  # [B, 16, C]
+        v = self.visual_proj(visual_map).flatten(2).transpose(1, 2)  # [B, 98, C]
+        x = self.norms[0](a + self.cross(a + self.pos_audio, v + self.pos_visual, v, need_weights=False)[0])
+        q = x + self.pos_audio
+        x = self.norms[1](x + self.self_attn(q, q, x, need_weights=False)[0])
+        x = self.norms[2](x + self.ffn(x))
+        return x.transpose(1, 2).reshape(b, c, h, w)
+
+
+class UpBlock(nn.Module):
+    """Decoder step: transposed conv 4x4 stride 2 + norm (BN or AVAD) + ReLU."""
+
+    def __init__(self, cin: int, cout: int, avad: AVAD | None = None):
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(cin, cout, 4, 2, 1)
+        self.norm = avad if avad is not None else nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor, visual: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.conv(x)
+        x = self.norm(x, visual) if isinstance(self.norm, AVAD) else self.norm(x)
+        return F.relu(x)
+
+
+class MaskDecoder(nn.Module):
+    """f_psi: four UpBlocks with U-Net skips, a last transposed conv + sigmoid; mask = 2 * sigmoid - 1."""
+
+    def __init__(self, bottleneck_in: int, channels: tuple[int, ...], first_norm: AVAD | None = None):
+        super().__init__()
+        c1, c2, c3, c4, c5 = channels
+        self.ups = nn.ModuleList([
+            UpBlock(bottleneck_in, c4, first_norm), UpBlock(2 * c4, c3), UpBlock(2 * c3, c2), UpBlock(2 * c2, c1),
+        ])
+        self.last = nn.ConvTranspose2d(2 * c1, 2, 4, 2, 1)
+
+    def forward(self, bottleneck: torch.Tensor, skips: list[torch.Tensor], visual: torch.Tensor | None = None) -> torch.Tensor:
+        """``skips`` = encoder outputs 4, 3, 2, 1 (deepest first)."""
+        x = bottleneck
+        for i, (up, skip) in enumerate(zip(self.ups, skips)):
+            x = up(x, visual if i == 0 else None)
+            x = torch.cat([x, match_size(skip, x.shape[-2:])], dim=1)
+        mask = 2 * torch.sigmoid(self.last(x)) - 1
+        return match_size(mask, AUDIO_INPUT_HW)
+
+
+def init_audio_side(module: nn.Module) -> None:
+    """Conv/linear weights N(0, 0.02), BN weights N(1, 0.02), biases 0 (SPEC 7)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+    for name, p in module.named_parameters():
+        if name.split(".")[-1].startswith("pos_"):
+            nn.init.normal_(p, 0.0, 0.02)
+
+
+class CCStereo(nn.Module):
+    """``model(mono_spec [B,2,257,64], frame [B,3,H,W]) -> diff_spec [B,2,257,64]``.
+
+    With ``return_features=True`` it returns a dict: ``diff``, ``z`` (pooled fusion output, the SCL anchor) and,
+    when ``prev_frame`` / ``shuffle_perm`` are given, ``z_pos`` (same audio, previous frame) and ``z_neg`` (same
+    audio, visual tokens of the current frame spatially permuted by ``shuffle_perm``).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        ch = cfg.unet_channels
+        grid = cfg.visual_grid
+        n_visual = grid[0] * grid[1]
+        shapes = encoder_shapes(ch)
+        self.visual = VisualEncoder(cfg)
+        self.encoder = AudioEncoder(ch)
+        self.fusion = CrossModalFusion(cfg.fusion_dim, cfg.attention_heads, shapes[-1][0] * shapes[-1][1], n_visual)
+        if ch[-1] != cfg.fusion_dim:
+            raise ValueError("the bottleneck width must equal fusion_dim")
+        avad = AVAD(ch[3], cfg.fusion_dim, n_visual, shapes[3]) if cfg.avad else None
+        self.decoder = MaskDecoder(ch[4], ch, avad)
+        init_audio_side(self.encoder)
+        init_audio_side(self.fusion)
+        init_audio_side(self.decoder)
+
+    def visual_trunk_parameters(self) -> list[nn.Parameter]:
+        return list(self.visual.trunk.parameters())
+
+    def forward(
+        self,
+        mono_spec: torch.Tensor,
+        frame: torch.Tensor,
+        prev_frame: torch.Tensor | None = None,
+        shuffle_perm: torch.Tensor | None = None,
+        return_features: bool = False,
+    ):
+        feats = self.encoder(mono_spec)
+        bottleneck = feats[-1]
+        if prev_frame is not None:  # one trunk pass for both frames
+            vis_all = self.visual(torch.cat([frame, prev_frame], dim=0))
+            visual, prev_visual = vis_all.chunk(2, dim=0)
+        else:
+            visual, prev_visual = self.visual(frame), None
+        fused = self.fusion(bottleneck, visual)
+        mask = self.decoder(fused, feats[-2::-1], visual)
+        diff = complex_mul_ri(mask, mono_spec)
+        if not return_features:
+            return diff
+        out = {"diff": diff, "z": fused.mean(dim=(2, 3))}
+        if prev_visual is not None:
+            out["z_pos"] = self.fusion(bottleneck, prev_visual).mean(dim=(2, 3))
+        if shuffle_perm is not None:
+            flat = visual.flatten(2)[:, :, shuffle_perm].reshape(visual.shape)
+            out["z_neg"] = self.fusion(bottleneck, flat).mean(dim=(2, 3))
+        return out
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """The network named by ``cfg.arch`` ("ccstereo", "mono2binaural", "mono-mono")."""
+    if cfg.arch == "ccstereo":
+        return CCStereo(cfg)
+    from ccstereo.baselines import MonoMono, Mono2Binaural
+
+    if cfg.arch == "mono2binaural":
+        return Mono2Binaural(cfg)
+    if cfg.arch == "mono-mono":
+        return MonoMono(cfg)
+    raise ValueError(f"unknown arch {cfg.arch!r}")
+
+
+def visual_trunk_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Parameters trained with the visual learning rate (empty for Mono-Mono)."""
+    fn = getattr(model, "visual_trunk_parameters", None)
+    return fn() if fn is not None else []
