@@ -1,0 +1,179 @@
+"""``ccs-data shard`` / ``verify`` on prepared clips written directly (SPEC section 6)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import webdataset as wds
+from click.testing import CliRunner
+
+from ccstereo.constants import CLIP_SAMPLES, FRAMES_PER_CLIP, frame_member, sample_key
+from pipelines.cli import main
+from pipelines.io import write_jsonl
+from pipelines.prepare import add_member, flac_bytes, jpeg_bytes
+from pipelines.shard import ShardError, shard_dataset
+from pipelines.verify import verify_dataset
+
+DATASET = "yt-music"
+VIDEOS = {"vidAAAAAAA1": 3, "vidBBBBBBB2": 1, "vidCCCCCCC3": 2}  # clips per video
+SPLIT = {"vidAAAAAAA1": ["train"], "vidBBBBBBB2": ["test", "val"], "vidCCCCCCC3": ["train"]}
+
+
+@pytest.fixture(scope="module")
+def jpegs():
+    rng = np.random.default_rng(0)
+    return [jpeg_bytes(rng.integers(0, 255, (240, 480, 3), dtype=np.uint8)) for _ in range(3)]
+
+
+def make_prepared(root: Path, jpegs: list[bytes], dropped: set[str] = frozenset()) -> list[str]:
+    """prepared/<id>.tar + clips.jsonl as prepare leaves them; returns the kept keys."""
+    base = root / DATASET
+    (base / "prepared").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    clips, kept = [], []
+    for vid, n in VIDEOS.items():
+        with tarfile.open(base / "prepared" / f"{vid}.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
+            for i in range(n):
+                key = sample_key(vid, i)
+                drop = "silent-clip" if key in dropped else None
+                clips.append({"key": key, "video_id": vid, "clip_index": i, "start_s": 10.0 * i, "rms": 0.1,
+                              "lr_diff": 0.01, "projection": "ER", "decoder": "magls", "hrir": "kemar",
+                              "dropped": drop, "splits": {} if drop else {"official/1": SPLIT[vid]}})
+                if drop:
+                    continue
+                kept.append(key)
+                add_member(tar, f"{key}.audio.flac", flac_bytes(rng.uniform(-0.5, 0.5, (2, CLIP_SAMPLES))))
+                for k in range(FRAMES_PER_CLIP):
+                    add_member(tar, f"{key}.{frame_member(k)}", jpegs[k % len(jpegs)])
+                add_member(tar, f"{key}.foa.flac", flac_bytes(rng.uniform(-0.1, 0.1, (4, CLIP_SAMPLES))))
+                meta = {"dataset": DATASET, "video_id": vid, "clip_index": i, "start_s": 10.0 * i,
+                        "sample_rate": 16000, "fps": 10, "n_frames": 100, "projection": "ER", "lr_diff": 0.01,
+                        "rms": 0.1, "source": {"files": {}}, "pipeline_version": "1"}
+                add_member(tar, f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+    write_jsonl(base / "clips.jsonl", sorted(clips, key=lambda c: c["key"]))
+    return sorted(kept)
+
+
+def shard_bytes(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / DATASET / "shards").glob("*.tar"))}
+
+
+def test_two_runs_are_byte_identical(tmp_path, jpegs):
+    a, b = tmp_path / "a", tmp_path / "b"
+    make_prepared(a, jpegs)
+    shutil.copytree(a / DATASET / "prepared", b / DATASET / "prepared")
+    shutil.copy(a / DATASET / "clips.jsonl", b / DATASET / "clips.jsonl")
+    shard_dataset(a, DATASET, maxcount=4)
+    first = shard_bytes(a)
+    shard_dataset(a, DATASET, maxcount=4)
+    shard_dataset(b, DATASET, maxcount=4)
+    assert first == shard_bytes(a) == shard_bytes(b)
+    assert list(first) == ["yt-music-000000.tar", "yt-music-000001.tar"]
+
+
+def test_shard_layout_headers_and_split_lists(tmp_path, jpegs):
+    kept = make_prepared(tmp_path, jpegs, dropped={"vidAAAAAAA1_0001"})
+    summary = shard_dataset(tmp_path, DATASET, maxcount=2)
+    assert summary.samples == len(kept) == 5 and len(summary.shards) == 3
+    names = []
+    for shard in summary.shards:
+        with tarfile.open(shard) as tar:
+            for m in tar:
+                assert (m.mtime, m.uid, m.gid, m.uname, m.gname, m.mode) == (0, 0, 0, "", "", 0o644)
+                names.append(m.name)
+    keys = [n.split(".", 1)[0] for n in names]
+    assert sorted(set(keys)) == kept and "vidAAAAAAA1_0001" not in keys
+    first = [n for n in names if n.startswith("vidAAAAAAA1_0000.")]
+    assert first == ["vidAAAAAAA1_0000.audio.flac"] + [f"vidAAAAAAA1_0000.{frame_member(k)}" for k in range(100)] + [
+        "vidAAAAAAA1_0000.foa.flac", "vidAAAAAAA1_0000.json"]
+    splits = tmp_path / DATASET / "splits" / "official" / "1"
+    assert (splits / "train.txt").read_text().split() == ["vidAAAAAAA1_0000", "vidAAAAAAA1_0002",
+                                                          "vidCCCCCCC3_0000", "vidCCCCCCC3_0001"]
+    assert (splits / "test.txt").read_text().split() == ["vidBBBBBBB2_0000"]
+    assert (splits / "val.txt").read_text().split() == ["vidBBBBBBB2_0000"]
+    # fewer shards on a rerun: the stale ones go, so readers never see old samples
+    shard_dataset(tmp_path, DATASET, maxcount=10)
+    assert list(shard_bytes(tmp_path)) == ["yt-music-000000.tar"]
+
+
+def test_plain_webdataset_reads_every_sample(tmp_path, jpegs):
+    kept = make_prepared(tmp_path, jpegs)
+    summary = shard_dataset(tmp_path, DATASET, maxcount=4)
+    ds = wds.WebDataset(summary.shards, shardshuffle=False)
+    seen = []
+    for sample in ds:
+        seen.append(sample["__key__"])
+        audio, sr = sf.read(io.BytesIO(sample["audio.flac"]))
+        assert sr == 16000 and audio.shape == (CLIP_SAMPLES, 2)
+        assert all(f"f{k:03d}.jpg" in sample for k in range(100))
+        assert json.loads(sample["json"])["video_id"] == sample["__key__"].rsplit("_", 1)[0]
+    assert seen == kept
+
+
+def test_no_empty_shard(tmp_path, jpegs):
+    make_prepared(tmp_path, jpegs, dropped={sample_key(v, i) for v, n in VIDEOS.items() for i in range(n)})
+    summary = shard_dataset(tmp_path, DATASET)
+    assert summary.shards == [] and summary.samples == 0
+    assert not list((tmp_path / DATASET / "shards").glob("*.tar"))
+    assert [str(p) for p in verify_dataset(tmp_path, DATASET)] == [f"{tmp_path / DATASET / 'shards'}: no shards"]
+
+
+def test_missing_inputs_are_clear_errors(tmp_path, jpegs):
+    with pytest.raises(ShardError, match="no clips manifest"):
+        shard_dataset(tmp_path, DATASET)
+    make_prepared(tmp_path, jpegs)
+    (tmp_path / DATASET / "prepared" / "vidBBBBBBB2.tar").unlink()
+    with pytest.raises(ShardError, match="vidBBBBBBB2"):
+        shard_dataset(tmp_path, DATASET)
+    # the failed run left no shard behind under a final name
+    assert len(list((tmp_path / DATASET / "shards").glob("*.tar"))) == 0
+
+
+@pytest.fixture
+def sharded(tmp_path, jpegs):
+    make_prepared(tmp_path, jpegs)
+    shard_dataset(tmp_path, DATASET, maxcount=4)
+    assert verify_dataset(tmp_path, DATASET) == []
+    return tmp_path
+
+
+def test_verify_catches_a_truncated_shard(sharded):
+    shard = sharded / DATASET / "shards" / "yt-music-000000.tar"
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])
+    problems = [str(p) for p in verify_dataset(sharded, DATASET)]
+    assert any("yt-music-000000.tar" in p for p in problems), problems
+    assert any("not in any shard" in p for p in problems)
+    res = CliRunner().invoke(main, ["verify", DATASET, "--root", str(sharded)])
+    assert res.exit_code == 1 and "problem(s)" in res.output
+
+
+def test_verify_catches_damaged_audio_and_frames(sharded):
+    shard = sharded / DATASET / "shards" / "yt-music-000001.tar"
+    with tarfile.open(shard) as tar:
+        offsets = {m.name: m.offset_data for m in tar}
+    data = bytearray(shard.read_bytes())
+    audio_at = offsets["vidCCCCCCC3_0000.audio.flac"]
+    data[audio_at + 8: audio_at + 40] = b"\x00" * 32  # break the FLAC stream header
+    frame_at = offsets["vidCCCCCCC3_0001.f010.jpg"]
+    data[frame_at: frame_at + 4] = b"\x00\x00\x00\x00"  # no longer a JPEG
+    shard.write_bytes(bytes(data))
+    problems = [str(p) for p in verify_dataset(sharded, DATASET)]
+    assert any("vidCCCCCCC3_0000: audio.flac" in p for p in problems), problems
+    assert any("vidCCCCCCC3_0001: f010.jpg" in p for p in problems), problems
+
+
+def test_verify_checks_split_lists_against_shards(sharded):
+    train = sharded / DATASET / "splits" / "official" / "1" / "train.txt"
+    train.write_text(train.read_text() + "vidAAAAAAA1_0000\nghostghost1_0000\n")
+    problems = [str(p) for p in verify_dataset(sharded, DATASET)]
+    assert any("listed twice" in p for p in problems)
+    assert any("ghostghost1_0000 is in 0 shard samples" in p for p in problems)
+    assert any("7 keys, clips.jsonl says 5" in p for p in problems)
