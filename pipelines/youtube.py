@@ -85,32 +85,34 @@ def parse_rate(text: str | None) -> int | None:
 
 
 # Checked in this order; the first match decides. Anything unrecognised is transient (retried next run).
-_PERMANENT_HTTP = re.compile(r"HTTP Error (400|401|403|404|410|451)\b")
-_TRANSIENT_HTTP = re.compile(r"HTTP Error (408|429|5\d\d)\b")
-_PERMANENT_TEXT = re.compile(
-    r"private video|video unavailable|is not available|has been removed|no longer available|"
-    r"account .* terminated|copyright|requested format is not available|no video formats found|"
-    r"unsupported url|members[- ]only|this live event",
-    re.IGNORECASE,
+_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), reason_class)
+    for pattern, reason_class in (
+        # age-gated: no retry helps without a signed-in session (rerun with --cookies --retry-failed)
+        (r"confirm your age|age[- ]restricted", "permanent"),
+        # YouTube's bot check: passes with time (or cookies)
+        (r"sign in to confirm", "transient"),
+        (r"HTTP Error (400|404|410|451)\b", "permanent"),
+        # 403 on media URLs is usually an expired or throttled signed URL, not a removed video
+        (r"HTTP Error (401|403|408|429|5\d\d)\b", "transient"),
+        (r"temporar|timed out|timeout|too many requests|connection (reset|refused|aborted)|incompleteread|"
+         r"remote end closed|eof occurred|network is unreachable|name resolution", "transient"),
+        (r"private video|video unavailable|is not available|has been removed|no longer available|"
+         r"account .* terminated|copyright|requested format is not available|no video formats found|"
+         r"unsupported url|members[- ]only|this live event|available in your country|blocked it in your country",
+         "permanent"),
+    )
 )
-_TRANSIENT_TEXT = re.compile(
-    r"sign in to confirm|timed out|timeout|temporarily|too many requests|connection (reset|refused|aborted)|"
-    r"incompleteread|remote end closed|eof occurred|network is unreachable|name resolution",
-    re.IGNORECASE,
-)
+# Warnings that mean yt-dlp could not see all formats (so "no such format" may be our side, not the video's)
+_INCOMPLETE_FORMATS = re.compile(r"javascript|js runtime|challenge|po token|some formats may be missing", re.IGNORECASE)
 
 
 def classify_error(message: str) -> str:
-    """``permanent`` (private, removed, unavailable, 404, no such format) or ``transient`` (429, 5xx,
-    sign-in check, timeouts, anything unrecognised)."""
-    if _PERMANENT_HTTP.search(message):
-        return "permanent"
-    if _TRANSIENT_HTTP.search(message):
-        return "transient"
-    if re.search(r"sign in to confirm", message, re.IGNORECASE):
-        return "transient"
-    if _PERMANENT_TEXT.search(message):
-        return "permanent"
+    """``permanent`` (private, removed, unavailable, geo-blocked, age-gated, 404, no such format) or
+    ``transient`` (429, 403, 5xx, bot check, timeouts, anything unrecognised)."""
+    for pattern, reason_class in _RULES:
+        if pattern.search(message):
+            return reason_class
     return "transient"
 
 
@@ -126,6 +128,7 @@ class _Collector:
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.warnings: list[str] = []
 
     def debug(self, msg: str) -> None:
         pass
@@ -134,7 +137,7 @@ class _Collector:
         pass
 
     def warning(self, msg: str) -> None:
-        pass
+        self.warnings.append(clean_message(msg))
 
     def error(self, msg: str) -> None:
         self.errors.append(clean_message(msg))
@@ -215,7 +218,12 @@ def download_video(url: str, video_id: str, dest_dir: str | Path, fmt: str, conf
             info = ydl.extract_info(url, download=True)
     except yt_dlp.utils.DownloadError as exc:
         message = clean_message(str(exc)) or (logger.errors[-1] if logger.errors else "download failed")
-        raise DownloadFailed(classify_error(message), message) from None
+        reason_class = classify_error(message)
+        hints = [w for w in logger.warnings if _INCOMPLETE_FORMATS.search(w)]
+        if reason_class == "permanent" and "requested format is not available" in message.lower() and hints:
+            # yt-dlp could not list every format (e.g. no JavaScript runtime for YouTube's challenges)
+            reason_class, message = "transient", f"{message} (yt-dlp warned: {hints[0]})"
+        raise DownloadFailed(reason_class, message) from None
     except (OSError, ValueError) as exc:  # network layer errors that escape yt-dlp's own handling
         raise DownloadFailed("transient", f"{type(exc).__name__}: {exc}") from None
     finally:

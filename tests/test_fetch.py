@@ -257,6 +257,11 @@ def latest(root: Path, dataset: str) -> dict:
         ("ERROR: [generic] abc: Unable to download webpage: HTTP Error 503: Service Unavailable", "transient"),
         ("ERROR: [download] Got error: The read operation timed out", "transient"),
         ("ERROR: something nobody has seen before", "transient"),
+        ("ERROR: [youtube] abc: Sign in to confirm your age. This video may be inappropriate for some users.",
+         "permanent"),
+        ("ERROR: [youtube] abc: The uploader has not made this video available in your country", "permanent"),
+        ("ERROR: unable to download video data: HTTP Error 403: Forbidden", "transient"),
+        ("ERROR: [youtube] abc: This video is temporarily unavailable", "transient"),
     ],
 )
 def test_error_classes(message, expected):
@@ -587,7 +592,7 @@ def test_sigkill_mid_fetch_then_rerun_leaves_every_good_video_exactly_once(world
     server, spec_path, root = world
     # slow downloads (rate limit) so that the kill lands while other videos are in flight
     cmd = [sys.executable, "-c", "from pipelines.cli import main; main()", "fetch", "music-stereo", "--root",
-           str(root), "--spec", str(spec_path), "--no-progress", "--rate-limit", "40K", "--jobs", "2"]
+           str(root), "--spec", str(spec_path), "--no-progress", "--rate-limit", "20K", "--jobs", "2"]
     ledger = DatasetLayout(root, "music-stereo").ledger("fetch")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
