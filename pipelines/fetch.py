@@ -39,7 +39,7 @@ from pipelines.layout import DatasetLayout
 from pipelines.lists import ListFormatError, VideoTable, build_video_table, read_h5_list
 from pipelines.probe import MediaInfo, ProbeError, probe
 from pipelines.spec import PARTS, DatasetSpec
-from pipelines.youtube import DownloadFailed, YtdlpConfig, download_video, format_selector
+from pipelines.youtube import DownloadFailed, YtdlpConfig, download_video, forget_in_archive, format_selector
 
 REASON_CLASSES = ("permanent", "transient", "corrupt", "invalid-id")
 AMBIX_MIN_CHANNELS = 4
@@ -332,19 +332,23 @@ def fetch_youtube_video(spec: DatasetSpec, layout: DatasetLayout, row: dict[str,
         if exc.reason_class != "transient":  # keep a transient .part file: the next run resumes it
             shutil.rmtree(partial, ignore_errors=True)
         return _failed(video_id, exc.reason_class, reason)
+    def reject(reason_class: str, reason: str, **extra: Any) -> dict[str, Any]:
+        # yt-dlp archived the id when its download finished; the file is refused, so the archive forgets it
+        shutil.rmtree(partial, ignore_errors=True)
+        if config.download_archive is not None:
+            forget_in_archive(config.download_archive, video_id)
+        return _failed(video_id, reason_class, reason, **extra)
+
     try:
         info = probe(path)
     except ProbeError as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        return _failed(video_id, "corrupt", f"downloaded but unreadable: {_without_dir(exc, partial)}")
+        return reject("corrupt", f"downloaded but unreadable: {_without_dir(exc, partial)}")
     truncated = truncation_problem(path)
     if truncated is not None:
-        shutil.rmtree(partial, ignore_errors=True)
-        return _failed(video_id, "corrupt", f"downloaded but unreadable: {truncated}", format=media_format(info))
+        return reject("corrupt", f"downloaded but unreadable: {truncated}", format=media_format(info))
     problem = stream_problem(info, spec.audio)
     if problem is not None:
-        shutil.rmtree(partial, ignore_errors=True)
-        return _failed(video_id, "permanent", problem, format=media_format(info))
+        return reject("permanent", problem, format=media_format(info))
     final = layout.media_dir / f"{video_id}{path.suffix}"
     for stale in layout.media_dir.glob(f"{video_id}.*"):  # an earlier copy with another extension
         if stale != final and stale.is_file():
@@ -538,6 +542,10 @@ def fetch_dataset(
             return check_fairplay_clip(layout, vid)
 
     outcomes = _run_parallel(todo, work, ledger, jobs=jobs, progress=progress, desc=f"fetch {spec.name}")
+    try:  # tidy: the temporary download folder goes when nothing is left in it (kept partial files stay)
+        (layout.media_dir / PARTIAL_DIR).rmdir()
+    except OSError:
+        pass
     summary.attempted = len(todo)
     summary.newly_done = outcomes["done"]
 

@@ -439,7 +439,9 @@ def test_fetch_records_every_outcome_and_a_rerun_requests_no_media(world, media)
     assert rec["../../etc/pwd"]["reason_class"] == "invalid-id"
     # failed downloads never stay in media/, hostile ids never became paths
     assert sorted(p.name for p in layout.media_dir.iterdir() if p.is_file()) == sorted(f"{v}.mp4" for v in GOOD)
-    assert not any((layout.media_dir / ".partial").glob("*/*"))
+    assert not (layout.media_dir / ".partial").exists()
+    archived = (layout.ledger_dir / "yt-dlp-archive.txt").read_text().split()
+    assert set(archived[1::2]) == set(GOOD)  # refused downloads are not left in yt-dlp's archive
     assert not (root.parent / "etc").exists() and not (root / "etc").exists()
     table = read_jsonl(layout.video_table)
     assert [r["video_id"] for r in table] == sorted([*GOOD, MISSING, TRUNCATED, NO_AUDIO])
