@@ -297,3 +297,76 @@ def test_prepare_cli_reports_throughput(world, tmp_path):
     assert "3 done" in res.output and "clips/s" in res.output
     res = CliRunner().invoke(main, ["prepare", "yt-music", "--root", str(tmp_path), "--hrir", "sofa:/nope.sofa"])
     assert res.exit_code != 0 and "SOFA file not found" in res.output
+
+
+# ----------------------------------------------------------------------------------------------- synthetic world
+
+# what each synthetic-world fault must end as: (stage that catches it, reason)
+WORLD_FAULT_OUTCOME = {
+    "mono-as-stereo": ("prepare", "dropped", "non-binaural"),
+    "one-channel": ("prepare", "dropped", "mono"),
+    "too-short": ("prepare", "dropped", "too-short"),
+    "av-length-mismatch": ("prepare", "done", "av-length-mismatch"),
+    "truncated": ("fetch", "failed", "corrupt"),
+    "missing": ("fetch", "failed", "permanent"),
+}
+
+
+@pytest.fixture(scope="module")
+def world_chain(world_server, tmp_path_factory):
+    """fetch (loopback) -> prepare -> shard for the four datasets of the tiny synthetic world."""
+    from pipelines.fetch import fetch_dataset
+    from pipelines.youtube import YtdlpConfig
+
+    root = tmp_path_factory.mktemp("world-chain")
+    fast = YtdlpConfig(retries=1, fragment_retries=1, extractor_retries=1, socket_timeout_s=10)
+    summaries = {}
+    for ds in ("music-stereo", "yt-music", "yt-clean", "fair-play"):
+        spec = load_spec(world_server.spec_path(ds))
+        fetch_dataset(spec, root, progress=False, ytdlp=fast)
+        summaries[ds] = prepare_dataset(spec, root, jobs=2 if ds == "fair-play" else 1)
+        shard_dataset(root, ds)
+    return root, summaries
+
+
+@pytest.mark.parametrize("dataset", ["music-stereo", "yt-music", "yt-clean", "fair-play"])
+def test_world_every_video_ends_as_its_truth_says(world_server, world_chain, dataset):
+    root, _ = world_chain
+    fetch = Ledger(root / dataset / "ledger" / "fetch.jsonl").latest()
+    videos = by_id(root / dataset / "videos-prepared.jsonl")
+    checked = 0
+    for truth in world_server.truth:
+        if truth["dataset"] != dataset:
+            continue
+        vid = truth["video_id"]
+        faults = [f for f in truth["faults"] if f in WORLD_FAULT_OUTCOME]
+        if "no-audio" in truth["faults"]:  # fetch refuses a YouTube download without the audio asked for
+            assert fetch[vid]["status"] == "failed" or videos[vid]["reason"] == "no-audio"
+            continue
+        if faults:
+            stage, status, reason = WORLD_FAULT_OUTCOME[faults[0]]
+            if stage == "fetch":
+                assert (fetch[vid]["status"], fetch[vid]["reason_class"]) == (status, reason), fetch[vid]
+            else:
+                assert (videos[vid]["status"], videos[vid]["reason"]) == (status, reason), videos[vid]
+        else:
+            assert videos[vid]["status"] == "done" and videos[vid]["reason"] is None, videos[vid]
+        if vid in videos and videos[vid]["status"] == "done":
+            assert videos[vid]["clips"] == truth["clips_expected"], (vid, videos[vid], truth)
+            if truth.get("projection"):  # every 360 video gets its true projection, mislabelled ones included
+                assert videos[vid]["projection"]["final"] == truth["projection"], videos[vid]["projection"]
+        checked += 1
+    assert checked >= 4
+    assert verify_dataset(root, dataset) == []
+
+
+@pytest.mark.parametrize("dataset", ["yt-music", "yt-clean"])
+def test_world_projections_lists_exactly_the_mislabelled(world_server, world_chain, dataset):
+    root, _ = world_chain
+    res = CliRunner().invoke(main, ["projections", dataset, "--root", str(root), "--json"])
+    assert res.exit_code == 0, res.output
+    listed = {json.loads(line)["video_id"] for line in res.stdout.splitlines() if line.strip()}
+    prepared_ids = set(by_id(root / dataset / "videos-prepared.jsonl"))
+    expected = {t["video_id"] for t in world_server.truth if t["dataset"] == dataset
+                and "mislabelled-projection" in t["faults"] and t["video_id"] in prepared_ids}
+    assert listed == expected and expected
