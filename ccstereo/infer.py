@@ -19,36 +19,30 @@ from __future__ import annotations
 import io
 import math
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ccstereo import frames as frames_lib
+from ccstereo.audio import istft_ri, normalise_rms, stft_ri
 from ccstereo.constants import (
     CROP_HEIGHT,
     CROP_WIDTH,
     FPS,
     FRAME_HEIGHT,
     FRAME_WIDTH,
-    HOP_LENGTH,
     INFER_HOP_SAMPLES,
-    N_FFT,
     SAMPLE_RATE,
     SEGMENT_SAMPLES,
-    TARGET_RMS,
-    WIN_LENGTH,
 )
 
-# ImageNet statistics (torchvision's), applied after scaling pixels to [0, 1]
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# a window quieter than this is treated as silence: its scale factor is capped instead of exploding
-RMS_FLOOR = 1e-8
-TDSS_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
+TDSS_POSITIONS = frames_lib.TDSS_POSITIONS
 
 
 @dataclass(frozen=True)
@@ -84,8 +78,9 @@ def frame_geometry(model_cfg: Any) -> FrameGeometry:
 
 def window_starts(n_samples: int, hop: int = INFER_HOP_SAMPLES, window: int = SEGMENT_SAMPLES) -> list[int]:
     """Start samples of the sliding windows: every ``hop`` from 0, plus one aligned to the end if needed."""
-    if hop < 1:
-        raise ValueError(f"hop must be >= 1 sample, got {hop}")
+    if not 1 <= hop <= window:
+        # a hop longer than the window would leave samples no window predicts
+        raise ValueError(f"hop must be between 1 and the window length {window} samples, got {hop}")
     if n_samples <= window:
         return [0]
     starts = list(range(0, n_samples - window + 1, hop))
@@ -102,44 +97,41 @@ def window_frame_index(start: int, n_frames: int, window: int = SEGMENT_SAMPLES)
 
 def tdss_crop_origin(frame_index: int, size: tuple[int, int], crop: tuple[int, int]) -> tuple[int, int]:
     """(top, left) of the TDSS crop of frame ``frame_index`` (paper Alg. 1: position ``frame_index % 5``)."""
-    h, w = size
-    ch, cw = crop
-    origins = [(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw), ((h - ch) // 2, (w - cw) // 2)]
-    return origins[frame_index % len(origins)]
+    return frames_lib.tdss_box(frame_index, size, crop)
 
 
 def prepare_frame(frame: np.ndarray, frame_index: int, geometry: FrameGeometry, tdss: bool) -> torch.Tensor:
-    """uint8 ``[H, W, 3]`` frame -> ImageNet-normalised float ``[3, crop_h, crop_w]`` (TDSS crop or full resize)."""
+    """uint8 ``[H, W, 3]`` frame -> ImageNet-normalised float ``[3, crop_h, crop_w]`` (TDSS crop or full resize).
+
+    Same operations, in the same order, as the training loader (``ccstereo.frames``: uint8 resize and crop,
+    then scaling to [0, 1] and normalisation), so that the network sees the pixels it was trained on.
+    """
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"a frame must be uint8 [H, W, 3], got {frame.dtype} {list(frame.shape)}")
-    x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float().div_(255.0)[None]
-    target = geometry.resize if tdss else geometry.crop
-    if tuple(x.shape[-2:]) != target:
-        x = F.interpolate(x, size=target, mode="bilinear", align_corners=False, antialias=True)
+    img = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)
     if tdss:
+        img = frames_lib.resize(img, geometry.resize)
         top, left = tdss_crop_origin(frame_index, geometry.resize, geometry.crop)
-        x = x[..., top : top + geometry.crop[0], left : left + geometry.crop[1]]
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return ((x - mean) / std)[0].contiguous()
+        img = frames_lib.crop(img, top, left, geometry.crop)
+    else:
+        img = frames_lib.resize(img, geometry.crop)
+    return frames_lib.normalise_imagenet(frames_lib.to_unit_float(img)).contiguous()
 
 
-def _hann() -> torch.Tensor:
-    return torch.hann_window(WIN_LENGTH, periodic=True)
+class JpegFrames(Sequence):
+    """A clip's JPEG frames (as stored in shards) seen as a sequence of uint8 ``[H, W, 3]`` arrays, decoded on
+    access, so :func:`binauralize` decodes only the frames its windows use."""
 
+    def __init__(self, jpegs: Sequence[bytes]):
+        self.jpegs = list(jpegs)
 
-def spec_of(x: torch.Tensor) -> torch.Tensor:
-    """Model-input STFT ``[B, T] -> [B, 2, 257, frames]`` (real, imag), centred, periodic Hann."""
-    s = torch.stft(x, N_FFT, HOP_LENGTH, WIN_LENGTH, window=_hann().to(x.device), center=True,
-                   return_complex=True)
-    return torch.stack([s.real, s.imag], dim=1)
+    def __len__(self) -> int:
+        return len(self.jpegs)
 
-
-def wave_of(spec: torch.Tensor, length: int) -> torch.Tensor:
-    """Inverse of :func:`spec_of`: ``[B, 2, 257, frames] -> [B, length]``."""
-    s = torch.complex(spec[:, 0].float(), spec[:, 1].float())
-    return torch.istft(s, N_FFT, HOP_LENGTH, WIN_LENGTH, window=_hann().to(spec.device), center=True,
-                       length=length)
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return frames_lib.decode_jpeg(self.jpegs[index]).permute(1, 2, 0).numpy()
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
@@ -150,7 +142,7 @@ def _model_device(model: torch.nn.Module) -> torch.device:
 
 def binauralize(
     mono: np.ndarray | torch.Tensor,
-    frames: np.ndarray,
+    frames: Sequence[np.ndarray],
     model: torch.nn.Module,
     model_cfg: Any = None,
     *,
@@ -161,6 +153,9 @@ def binauralize(
 ) -> np.ndarray:
     """Binaural ``[2, T]`` float32 (L, R) from ``mono = L + R`` ``[T]`` and 10 fps frames uint8 ``[N, H, W, 3]``.
 
+    ``frames`` may be any sequence of ``[H, W, 3]`` uint8 frames (e.g. :class:`JpegFrames`, which decodes on
+    access); only the frames some window needs are read, each once.
+
     ``model(mono_spec [B, 2, 257, 64], frame [B, 3, h, w]) -> diff_spec [B, 2, 257, 64]`` (ARCHITECTURE.md);
     ``model_cfg`` supplies the frame sizes (``resize``, ``crop``).
     """
@@ -170,9 +165,10 @@ def binauralize(
         raise ValueError(f"mono must be a non-empty 1-D waveform, got shape {list(mono_t.shape)}")
     if not torch.isfinite(mono_t).all():
         raise ValueError("mono contains NaN or infinite samples")
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[0] == 0:
+    if isinstance(frames, np.ndarray) and frames.ndim != 4:
         raise ValueError(f"frames must be uint8 [N, H, W, 3] with N >= 1, got {list(frames.shape)}")
+    if len(frames) == 0:
+        raise ValueError("frames must be uint8 [N, H, W, 3] with N >= 1, got no frames")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     geometry = frame_geometry(model_cfg)
@@ -196,14 +192,13 @@ def binauralize(
             for b0 in range(0, len(starts), batch_size):
                 batch_starts = starts[b0 : b0 + batch_size]
                 segs = torch.stack([padded[s : s + SEGMENT_SAMPLES] for s in batch_starts])
-                rms = segs.square().mean(dim=1).sqrt()
-                scale = TARGET_RMS / rms.clamp_min(RMS_FLOOR)
-                spec = spec_of(segs * scale[:, None]).to(dev)
+                scaled, scale = normalise_rms(segs[:, None, :])  # each window's mono to RMS 0.1
+                spec = stft_ri(scaled[:, 0]).to(dev)
                 imgs = torch.stack([prepared[i] for i in frame_ids[b0 : b0 + batch_size]]).to(dev)
                 diff_spec = model(spec, imgs)
                 if diff_spec.shape != spec.shape:
                     raise ValueError(f"model returned {list(diff_spec.shape)}, expected {list(spec.shape)}")
-                diff = wave_of(diff_spec, SEGMENT_SAMPLES).cpu().double() / scale[:, None].double()
+                diff = istft_ri(diff_spec.float(), SEGMENT_SAMPLES).cpu().double() / scale[:, None].double()
                 for s, d in zip(batch_starts, diff):
                     acc[s : s + SEGMENT_SAMPLES] += d
                     count[s : s + SEGMENT_SAMPLES] += 1
@@ -353,3 +348,48 @@ def _load(load_model: Any, checkpoint: str | Path, device: str | None) -> tuple[
     if device:
         model = model.to(device)
     return model, cfg
+
+
+# ------------------------------------------------------------------------------------------------------ CLI
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--checkpoint", "-c", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A ccs-train checkpoint (.pt); it carries the model config.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the binaural result (16-bit, 16 kHz, 2-channel wav).")
+@click.option("--tdss/--no-tdss", default=True, show_default=True,
+              help="Test-time dynamic scene simulation: crop each frame at one of five positions by frame "
+                   "index (paper). --no-tdss resizes the whole frame to the crop size.")
+@click.option("--hop", default=INFER_HOP_SAMPLES, show_default=True,
+              type=click.IntRange(min=1, max=SEGMENT_SAMPLES),
+              help="Sliding-window hop in samples at 16 kHz (paper: 1600 = 0.1 s; official code 1008; "
+                   "2.5D Visual Sound 800).")
+@click.option("--compare", is_flag=True,
+              help="Also print the metrics (SPEC section 10) of the output against the video's own stereo "
+                   "track; needs a stereo input.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Windows per forward pass.")
+@click.option("--device", default=None, help="torch device (default: cpu).")
+def main(video: Path, checkpoint: Path, output: Path, tdss: bool, hop: int, compare: bool, batch_size: int,
+         device: str | None) -> None:
+    """Binauralise VIDEO (any file ffmpeg reads, with mono or stereo audio) with a trained model.
+
+    The audio is decoded to 16 kHz (stereo is downmixed to mono = L + R), the frames are read at 10 fps and
+    resized to 480x240, a 0.63 s window slides over the clip every HOP samples, each window is paired with the
+    frame at its centre, and the overlapping predictions are averaged (SPEC section 9).
+    """
+    import json
+
+    try:
+        result = infer_file(video, checkpoint, output, hop=hop, tdss=tdss, compare=compare,
+                            batch_size=batch_size, device=device)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {result.out_path} ({result.n_samples / SAMPLE_RATE:.2f} s, {result.n_windows} windows, "
+               f"{result.n_frames} frames, tdss={'on' if tdss else 'off'}, hop={hop})")
+    if result.clipped:
+        click.echo("warning: the output exceeded [-1, 1] and was clipped in the 16-bit file", err=True)
+    if result.metrics is not None:
+        click.echo(json.dumps({"pad_mode": "constant", **result.metrics}, indent=1))

@@ -8,14 +8,13 @@ import pytest
 import torch
 
 from ccstereo import infer
+from ccstereo.audio import istft_ri, stft_ri
 from ccstereo.constants import FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE, SEGMENT_SAMPLES
 from ccstereo.infer import (
     FrameGeometry,
     binauralize,
     prepare_frame,
-    spec_of,
     tdss_crop_origin,
-    wave_of,
     window_frame_index,
     window_starts,
 )
@@ -45,7 +44,7 @@ class OracleModel(torch.nn.Module):
 
     def forward(self, mono_spec: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
         self.calls += 1
-        got = wave_of(mono_spec, SEGMENT_SAMPLES).double()
+        got = istft_ri(mono_spec, SEGMENT_SAMPLES).double()
         cands = torch.stack([self.mono[s : s + SEGMENT_SAMPLES] for s in self.starts])
         out = []
         for g, img in zip(got, frame):
@@ -58,7 +57,7 @@ class OracleModel(torch.nn.Module):
             assert torch.equal(img, want), f"window at {s} got the wrong frame"
             scale = g.norm() / cands[k].norm()
             out.append(scale * self.diff[s : s + SEGMENT_SAMPLES])
-        return spec_of(torch.stack(out).float())
+        return stft_ri(torch.stack(out).float())
 
 
 def _clip(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -129,6 +128,8 @@ def test_window_starts_and_frame_pairing():
     assert window_frame_index(s[-1], 50) == 49  # fewer frames than the audio needs: clamp to the last
     with pytest.raises(ValueError, match="hop"):
         window_starts(1000, 0)
+    with pytest.raises(ValueError, match="hop"):  # samples between windows would get no prediction
+        window_starts(SAMPLE_RATE * 10, SEGMENT_SAMPLES + 1)
 
 
 def test_tdss_crops_cycle_through_five_positions():

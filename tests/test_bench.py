@@ -1,0 +1,210 @@
+"""ccs-bench: the paper's numbers as data, table presets, per-split runs and reports, rerun skipping, dry run,
+and the ccs-infer command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from benchmarks import report
+from benchmarks.cli import main as bench_main
+from benchmarks.run import BenchConfig, _shuffled_pairs, parse_checkpoint_args, plan, run_table
+from benchmarks.tables import TABLES, get_table, paper_row, paper_rows, slugify
+from ccstereo.checkpoint import save_checkpoint
+from ccstereo.config import preset
+from ccstereo.metrics import METRIC_NAMES
+from ccstereo.model import build_model
+from shard_fixtures import make_fake_dataset
+
+FAST_HOP = 10_080  # windows tile the clip (16 per 10 s clip instead of 95): same code path, a sixth of the compute
+
+
+def test_paper_numbers_hold_every_row_of_tables_1_to_6():
+    counts = {"1": 8, "2": 7, "3": 7, "4": 4, "5": 10, "6": 4}
+    for table, n in counts.items():
+        rows = paper_rows(table)
+        assert len(rows) == n, table
+        for r in rows:
+            assert set(r["values"]) == set(TABLES[table].columns), (table, r["method"])
+    assert paper_row("2", "CCStereo", "fair-play")["values"] == {
+        "STFT": 0.883, "ENV": 0.137, "Mag": 1.766, "Phs": 1.454, "SNR": 6.475}
+    assert paper_row("1", "CMC", "fair-play")["values"]["WAV"] is None
+    assert paper_row("3", "Sep-Stereo", "music-stereo")["extra_data"] is True
+    assert paper_row("5", "+SCL", "fair-play")["values"]["STFT"] == 0.885
+    assert paper_row("5", "Baseline", "music-stereo")["values"]["SNR"] == 11.972
+    assert paper_row("6", "Ambisonics", "yt-clean")["values"] == {"STFT": 1.435, "ENV": 0.155}
+    assert paper_rows("synthetic") == []
+
+
+def test_table_presets_know_dataset_protocol_splits_and_methods():
+    t1, t2, t5 = get_table("1"), get_table("2"), get_table("5")
+    assert (t1.sections[0].dataset, t1.sections[0].protocol, len(t1.sections[0].splits)) == ("fair-play", "10-split", 10)
+    assert t2.sections[0].splits == ("1", "2", "3", "4", "5")
+    assert [(s.dataset, s.splits) for s in t5.sections] == [("fair-play", ("2",)), ("music-stereo", ("1",))]
+    ladder = t5.sections[0].methods
+    assert [m.name for m in ladder] == ["Baseline", "+TDSS", "+AVAD", "+REC", "+SCL"]
+    assert not ladder[0].tdss and ladder[1].tdss and ladder[1].checkpoint_of == "Baseline"
+    assert ladder[0].model == {"avad": False, "loss": "mse", "scl_weight": 0.0}
+    assert ladder[4].model["scl_weight"] == 0.1 and ladder[4].trains
+    syn = get_table("synthetic")
+    shuffled = syn.sections[0].methods[-1]
+    assert shuffled.shuffle_frames and shuffled.checkpoint_of == "CCStereo" and not shuffled.trains
+    assert syn.default_preset == "cpu-small"
+    # every method the toolkit runs and the paper reports has the paper's row to stand next to
+    for tid in ("1", "2", "3", "4", "5", "6"):
+        for s in TABLES[tid].sections:
+            for m in s.methods:
+                if m.name in ("CCStereo", "Mono2Binaural") or tid == "5":
+                    assert paper_row(tid, m.name, s.dataset) is not None, (tid, m.name)
+    assert slugify("CCStereo, frames shuffled across clips") == "ccstereo-frames-shuffled-across-clips"
+    assert slugify("+TDSS") == "plus-tdss"
+    with pytest.raises(ValueError, match="unknown table"):
+        get_table("7")
+
+
+def test_plan_filters_and_rejects_unknown_names():
+    _, jobs = plan(BenchConfig(table="2", root="r", out="o", splits=("2", "4"), methods=("CCStereo",)))
+    assert [(j.split, j.method.name) for j in jobs] == [("2", "CCStereo"), ("4", "CCStereo")]
+    with pytest.raises(ValueError, match="no method"):
+        plan(BenchConfig(table="2", root="r", out="o", methods=("PseudoBinaural2",)))
+    with pytest.raises(ValueError, match="no split"):
+        plan(BenchConfig(table="3", root="r", out="o", splits=("2",)))
+    with pytest.raises(ValueError, match="pad_mode"):
+        BenchConfig(table="2", root="r", out="o", pad_mode="edge")
+    assert parse_checkpoint_args(["CCStereo=/a/{split}/best.pt"]) == {"CCStereo": "/a/{split}/best.pt"}
+    with pytest.raises(ValueError, match="METHOD=PATH"):
+        parse_checkpoint_args(["best.pt"])
+
+
+def test_aggregate_and_relative_difference():
+    mean, std = report.aggregate({"1": {"STFT": 1.0}, "2": {"STFT": 2.0}, "3": {"STFT": 3.0}}, ["STFT"])
+    assert mean == {"STFT": 2.0} and std == {"STFT": pytest.approx(1.0)}
+    assert report.aggregate({"1": {"STFT": 1.5}}, ["STFT"])[1] == {"STFT": 0.0}
+    rel = report.relative_difference({"STFT": 0.9, "SNR": 5.0}, {"STFT": 1.0, "SNR": None})
+    assert rel["STFT"] == pytest.approx(-0.1) and rel["SNR"] is None
+
+
+def test_shuffled_pairs_never_give_a_clip_its_own_frames():
+    class C:
+        def __init__(self, k):
+            self.key, self.frames = k, [k]
+
+    pairs = list(_shuffled_pairs(iter([C("a"), C("b"), C("c")])))
+    assert [(c.key, f[0]) for c, f in pairs] == [("a", "b"), ("b", "c"), ("c", "a")]
+
+
+@pytest.fixture(scope="module")
+def fake_world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    make_fake_dataset(root / "data", n_clips=12, protocols={"5-split": 5}, frame_size=(60, 120))
+    torch.manual_seed(0)
+    mc = preset("cpu-small", {"arch": "ccstereo"}).model
+    save_checkpoint(root / "ccstereo.pt", {"model_config": mc.to_dict(), "model": build_model(mc).state_dict()})
+    return root
+
+
+def test_table_2_with_given_checkpoints_writes_per_split_reports_and_skips_on_rerun(fake_world):
+    out = fake_world / "out"
+    args = ["run", "--table", "2", "--root", str(fake_world / "data"), "--out", str(out),
+            "--methods", "Mono-Mono", "--methods", "CCStereo", "--checkpoints", f"CCStereo={fake_world}/ccstereo.pt",
+            "--hop", str(FAST_HOP), "--quiet"]
+    res = CliRunner().invoke(bench_main, args)
+    assert res.exit_code == 0, res.output
+    t = out / "table-2"
+    summary = json.loads((t / "summary.json").read_text())
+    sec = summary["sections"][0]
+    assert [m["method"] for m in sec["methods"]] == ["Mono-Mono", "CCStereo"]
+    for m in sec["methods"]:
+        assert sorted(m["per_split"]) == ["1", "2", "3", "4", "5"]
+        vals = [m["per_split"][s]["STFT"] for s in "12345"]
+        assert m["mean"]["STFT"] == pytest.approx(np.mean(vals))
+        assert m["std"]["STFT"] == pytest.approx(np.std(vals, ddof=1))
+        assert m["paper"] is not None and set(m["paper"]) == {"STFT", "ENV", "Mag", "Phs", "SNR"}
+        assert m["relative_difference"]["STFT"] == pytest.approx((m["mean"]["STFT"] - m["paper"]["STFT"]) / m["paper"]["STFT"])
+    assert len(sec["paper_rows"]) == 7
+    meta = summary["meta"]
+    for k in ("commit", "packages", "device", "seeds", "hop", "pad_mode", "select_on", "checkpoints", "data_manifests"):
+        assert k in meta, k
+    assert meta["hop"] == FAST_HOP and meta["pad_mode"] == "constant"
+    assert any(k.endswith("5-split/3/test.txt") for k in meta["data_manifests"]["fair-play/5-split"])
+    # the per-split files: JSON with every clip, CSV with one row per clip plus the mean
+    one = json.loads((t / "splits" / "fair-play-5-split-3" / "ccstereo.json").read_text())
+    assert one["n_clips"] == len(one["clips"]) == 2 and one["checkpoint_sha256"]
+    rows = list(csv.reader((t / "splits" / "fair-play-5-split-3" / "ccstereo.csv").open()))
+    assert rows[0] == ["key", *METRIC_NAMES] and len(rows) == 1 + 2 + 1 and rows[-1][0] == "mean"
+    # Mono-Mono predicts no difference: its Phs is the same whatever the split's content, near pi/2
+    mono = json.loads((t / "splits" / "fair-play-5-split-1" / "mono-mono.json").read_text())
+    assert 1.2 < mono["metrics"]["Phs"] < 2.0
+    md = (t / "report.md").read_text()
+    assert "PseudoBinaural" in md and "| CCStereo | 5 | 2 |" in md and "0.883" in md
+    assert (t / "plots" / "bars.png").stat().st_size > 1000
+    assert (t / "plots" / "spectrogram-fair-play-5-split-1-ccstereo.png").is_file()
+    assert len(list(csv.reader((t / "splits.csv").open()))) == 1 + 10
+
+    # rerun: nothing is recomputed (the per-split JSON files are untouched), same summary numbers
+    before = {p: p.stat().st_mtime_ns for p in (t / "splits").rglob("*.json")}
+    res = CliRunner().invoke(bench_main, args)
+    assert res.exit_code == 0, res.output
+    assert {p: p.stat().st_mtime_ns for p in (t / "splits").rglob("*.json")} == before
+    again = json.loads((t / "summary.json").read_text())
+    assert again["sections"] == summary["sections"]
+
+    # other evaluation settings make a finished split stale: it is recomputed
+    res = CliRunner().invoke(bench_main, [*args[:-3], "--hop", "8000", "--splits", "1", "--quiet"])
+    assert res.exit_code == 0, res.output
+    redone = json.loads((t / "splits" / "fair-play-5-split-1" / "ccstereo.json").read_text())
+    assert redone["hop"] == 8000
+
+
+def test_dry_run_prints_plan_with_measured_estimate(fake_world):
+    res = CliRunner().invoke(bench_main, ["run", "--table", "synthetic", "--root", str(fake_world / "data"),
+                                          "--out", str(fake_world / "dry"), "--dry-run", "--max-steps", "50",
+                                          "--methods", "Mono-Mono", "--methods", "CCStereo",
+                                          "--methods", "CCStereo, frames shuffled across clips"])
+    assert res.exit_code == 0, res.output
+    planned = json.loads(res.output)
+    actions = {j["method"]: j["action"] for j in planned["jobs"]}
+    assert actions["Mono-Mono"].startswith("no training")
+    assert actions["CCStereo"] == "train 50 steps (batch 16)"
+    assert actions["CCStereo, frames shuffled across clips"] == "reuse the CCStereo checkpoint"
+    cc = next(j for j in planned["jobs"] if j["method"] == "CCStereo")
+    assert cc["step_seconds"] > 0 and cc["estimated_seconds"] >= 50 * cc["step_seconds"]
+    assert cc["test_clips"] == 2 and cc["train_clips"] == 8
+    assert not (fake_world / "dry").exists()
+
+
+def test_missing_checkpoint_and_missing_data_are_clear_errors(fake_world, tmp_path):
+    res = CliRunner().invoke(bench_main, ["run", "--table", "2", "--root", str(fake_world / "data"), "--out",
+                                          str(tmp_path), "--methods", "CCStereo", "--checkpoints",
+                                          "CCStereo=/nonexistent/{split}.pt", "--quiet"])
+    assert res.exit_code != 0 and "/nonexistent/1.pt" in res.output
+    res = CliRunner().invoke(bench_main, ["run", "--table", "3", "--root", str(tmp_path / "none"), "--out",
+                                          str(tmp_path), "--methods", "Mono-Mono", "--quiet"])
+    assert res.exit_code != 0 and "split list" in res.output
+
+
+def test_ccs_infer_cli_writes_binaural_wav_and_compares(fake_world, tmp_path):
+    import soundfile as sf
+
+    from test_infer import _make_video
+
+    video = tmp_path / "in.mp4"
+    _make_video(video, seconds=1.5)
+    from ccstereo.infer import main as infer_main
+
+    out = tmp_path / "out.wav"
+    res = CliRunner().invoke(infer_main, [str(video), "--checkpoint", str(fake_world / "ccstereo.pt"), "-o", str(out),
+                                          "--hop", "4000", "--compare", "--no-tdss"])
+    assert res.exit_code == 0, res.output
+    audio, sr = sf.read(out)
+    assert sr == 16_000 and audio.shape[1] == 2 and abs(audio.shape[0] - 24_000) < 1000
+    metrics = json.loads(res.output[res.output.index("{"):])
+    assert set(METRIC_NAMES) <= set(metrics) and metrics["pad_mode"] == "constant"
+    res = CliRunner().invoke(infer_main, [str(video), "--checkpoint", str(tmp_path / "in.mp4"), "-o", str(out)])
+    assert res.exit_code != 0 and "checkpoint" in res.output
