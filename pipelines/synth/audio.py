@@ -11,7 +11,9 @@ from scipy.signal import butter, oaconvolve, sosfilt
 
 from ccstereo.constants import FPS
 from pipelines.ambisonics import encode_plane_wave
-from pipelines.hrir import HRIRSet, load_kemar
+from functools import lru_cache
+
+from pipelines.hrir import HRIRSet, _resampled, load_kemar
 from pipelines.synth.scene import Scene, SoundParams, Source
 
 _PENTATONIC = np.array([0, 2, 4, 7, 9, 12, 14])
@@ -110,9 +112,18 @@ def render_binaural_source(signal: np.ndarray, source: Source, rate: int, hrirs:
     return out
 
 
+KEMAR_NATIVE_RATE = 44100
+
+
+@lru_cache(maxsize=4)
+def kemar_at(rate: int) -> HRIRSet:
+    """KEMAR at ``rate``: unpickled once at its native 44.1 kHz, then resampled (unpickling costs ~1.5 s)."""
+    return _resampled(load_kemar(KEMAR_NATIVE_RATE), rate)
+
+
 def render_binaural(scene: Scene, rate: int, gains: np.ndarray | None = None) -> np.ndarray:
     """[2, T] binaural mix (L, R) of a scene's sources at their azimuths, KEMAR at ``rate``."""
-    hrirs = load_kemar(rate)
+    hrirs = kemar_at(rate)
     n = int(round(scene.duration_s * rate))
     mix = np.zeros((2, n))
     for i, src in enumerate(scene.sources):
