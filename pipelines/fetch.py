@@ -36,7 +36,7 @@ from pipelines.archives import FAIRPLAY_MEMBERS, ArchiveError, download_with_res
 from pipelines.ffmpeg import ensure_ffmpeg_on_path
 from pipelines.io import Ledger, atomic_write_bytes, sha256_file, write_jsonl
 from pipelines.layout import DatasetLayout
-from pipelines.lists import ListFormatError, VideoTable, build_video_table, read_h5_list
+from pipelines.lists import ListFormatError, VideoTable, build_video_table, read_h5_list, shown_id
 from pipelines.probe import MediaInfo, ProbeError, probe
 from pipelines.spec import PARTS, DatasetSpec
 from pipelines.youtube import DownloadFailed, YtdlpConfig, download_video, forget_in_archive, format_selector
@@ -89,7 +89,9 @@ class FetchSummary:
         if self.invalid_ids:
             out.append(f"invalid ids in the upstream lists (recorded, never used as paths): {self.invalid_ids}")
         if self.unknown_ids:
-            out.append(f"--ids not in the video table (ignored): {' '.join(self.unknown_ids[:20])}")
+            shown = " ".join(shown_id(i) for i in self.unknown_ids[:20])
+            more = f" and {len(self.unknown_ids) - 20} more" if len(self.unknown_ids) > 20 else ""
+            out.append(f"--ids not in the video table (ignored): {shown}{more}")
         for a in self.archives:
             out.append(f"archive {a['archive']}: {a['status']} ({a.get('bytes', '?')} bytes, sha256 {a.get('sha256')})")
         return out
