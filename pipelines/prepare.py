@@ -660,6 +660,8 @@ def prepare_dataset(
         else:
             todo.append(task)
     layout.prepared_dir.mkdir(parents=True, exist_ok=True)
+    for stale in layout.prepared_dir.glob(".*.tmp"):  # temp files of a killed run (never complete results)
+        stale.unlink(missing_ok=True)
 
     def account(task: VideoTask, result: dict[str, Any] | None, error: BaseException | None) -> None:
         if error is not None:

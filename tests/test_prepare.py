@@ -370,3 +370,34 @@ def test_world_projections_lists_exactly_the_mislabelled(world_server, world_cha
     expected = {t["video_id"] for t in world_server.truth if t["dataset"] == dataset
                 and "mislabelled-projection" in t["faults"] and t["video_id"] in prepared_ids}
     assert listed == expected and expected
+
+
+def test_sigkill_mid_run_then_rerun_resumes(world, prepared, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root, _ = prepared
+    shutil.copytree(world / "music-stereo", tmp_path / "music-stereo")
+    ledger = tmp_path / "music-stereo" / "ledger" / "prepare.jsonl"
+    proc = subprocess.Popen([sys.executable, "-c", "from pipelines.cli import main; main()", "prepare",
+                             "music-stereo", "--root", str(tmp_path), "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ledger.exists() and len(read_jsonl(ledger)) >= 2:
+                break
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    done_before = len(read_jsonl(ledger))
+    assert done_before < len(MUSIC_EXPECTED)  # it really was interrupted
+    summary = prepare_dataset(load_spec(dataset="music-stereo"), tmp_path)
+    assert summary.resumed >= done_before and summary.resumed + summary.done + summary.dropped == len(MUSIC_EXPECTED)
+    assert not list((tmp_path / "music-stereo" / "prepared").glob(".*.tmp"))
+    strip = lambda p: [{k: v for k, v in r.items() if k != "detail"} for r in read_jsonl(p)]  # noqa: E731
+    assert strip(tmp_path / "music-stereo" / "clips.jsonl") == strip(root / "music-stereo" / "clips.jsonl")
+    assert members(tmp_path, "music-stereo", "binaural001") == members(root, "music-stereo", "binaural001")
