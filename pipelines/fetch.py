@@ -32,7 +32,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipelines.archives import FAIRPLAY_MEMBERS, ArchiveError, download_with_resume, safe_extract
+from tqdm import tqdm
+
+from pipelines.archives import FAIRPLAY_MEMBERS, ArchiveError, download_with_resume, part_path, safe_extract
 from pipelines.ffmpeg import ensure_ffmpeg_on_path
 from pipelines.io import Ledger, atomic_write_bytes, sha256_file, write_jsonl
 from pipelines.layout import DatasetLayout
@@ -161,7 +163,9 @@ def fetch_lists(spec: DatasetSpec, layout: DatasetLayout) -> list[tuple[str, str
 # 2. archives (FAIR-Play)
 
 
-def fetch_archives(spec: DatasetSpec, layout: DatasetLayout, *, rate_limit: int | None = None) -> list[dict]:
+def fetch_archives(
+    spec: DatasetSpec, layout: DatasetLayout, *, rate_limit: int | None = None, progress: bool = False
+) -> list[dict]:
     """Download (with resume) and extract every archive of ``spec``; returns one status record per archive.
 
     An archive recorded as extracted in ``ledger/archives.jsonl`` is neither requested nor extracted again.
@@ -185,10 +189,16 @@ def fetch_archives(spec: DatasetSpec, layout: DatasetLayout, *, rate_limit: int 
                     raise ArchiveError(f"{dest}: sha256 {digest} differs from the spec's {ar.sha256}; deleted")
                 size = dest.stat().st_size
             else:
-                res = download_with_resume(ar.url, dest, expected_sha256=ar.sha256, rate_limit=rate_limit)
+                have = part_path(dest).stat().st_size if part_path(dest).exists() else 0
+                with tqdm(desc=f"download {ar.name}", unit="B", unit_scale=True, initial=have,
+                          disable=not progress, dynamic_ncols=True) as bar:
+                    res = download_with_resume(ar.url, dest, expected_sha256=ar.sha256, rate_limit=rate_limit,
+                                               on_bytes=bar.update)
                 digest, size = res.sha256, res.bytes
             pattern = FAIRPLAY_MEMBERS[ar.contents]
-            result = safe_extract(dest, layout.media_dir, accept=lambda name: bool(pattern.match(name)))
+            with tqdm(desc=f"extract {ar.name}", unit="file", disable=not progress, dynamic_ncols=True) as bar:
+                result = safe_extract(dest, layout.media_dir, accept=lambda name: bool(pattern.match(name)),
+                                      on_member=lambda _name: bar.update(1))
         except ArchiveError as exc:
             rec = {
                 "archive": ar.name,
@@ -503,7 +513,7 @@ def fetch_dataset(
     fetch_lists(spec, layout)
     h5_lists = None
     if spec.source == "archive":
-        summary.archives = fetch_archives(spec, layout, rate_limit=rate_limit)
+        summary.archives = fetch_archives(spec, layout, rate_limit=rate_limit, progress=progress)
         h5_lists = read_h5_protocol_lists(spec, layout)
     try:
         table = build_video_table(spec, layout.lists_dir, h5_lists=h5_lists)
@@ -568,8 +578,6 @@ def fetch_dataset(
 
 def _run_parallel(todo, work, ledger: _LockedLedger, *, jobs: int, progress: bool, desc: str) -> Counter:
     """Run ``work(id)`` over ``todo`` on ``jobs`` threads, appending each record as it completes."""
-    from tqdm import tqdm
-
     outcomes: Counter = Counter()
 
     def guarded(vid: str) -> dict[str, Any]:
