@@ -778,3 +778,44 @@ def test_world_every_dataset_fetched_end_to_end_and_rerun_requests_nothing(count
         summary = fetch_dataset(load_spec(specs[dataset]), root, progress=False, ytdlp=FAST)
         assert summary.attempted == 0
     assert seen[n:] == []  # nothing left to do: not a single request (lists, archives or media)
+
+
+def test_separate_video_and_audio_streams_are_merged_with_the_chosen_track(tmp_path, media):
+    """The YouTube case offline: video-only and audio-only formats, yt-dlp picks per SPEC 4 and merges them with
+    the project's ffmpeg (as ``download_video`` configures it)."""
+    import yt_dlp
+
+    from pipelines.ffmpeg import ensure_ffmpeg_on_path
+    from pipelines.youtube import YtdlpConfig as Config
+    from pipelines.youtube import ytdlp_options
+
+    srv_root = tmp_path / "srv"
+    srv_root.mkdir()
+    run_ffmpeg(["-y", "-i", str(media[GOOD[0]]), "-an", "-c", "copy", str(srv_root / "v.mp4")])
+    run_ffmpeg(["-y", "-i", str(media[GOOD[0]]), "-vn", "-c", "copy", str(srv_root / "a2.m4a")])
+    run_ffmpeg(["-y", "-i", str(media[AMBIX]), "-vn", "-c", "copy", "-f", "mp4", str(srv_root / "a4.m4a")])
+    server = Server(srv_root)
+    ensure_ffmpeg_on_path()
+    try:
+        formats = [
+            {"format_id": "137", "url": f"{server.base}/v.mp4", "ext": "mp4", "vcodec": "avc1", "acodec": "none",
+             "height": 32, "tbr": 100, "protocol": "http"},
+            {"format_id": "140", "url": f"{server.base}/a2.m4a", "ext": "m4a", "vcodec": "none", "acodec": "mp4a",
+             "audio_channels": 2, "tbr": 128, "protocol": "http"},
+            {"format_id": "338", "url": f"{server.base}/a4.m4a", "ext": "m4a", "vcodec": "none", "acodec": "mp4a",
+             "audio_channels": 4, "tbr": 256, "protocol": "http"},
+        ]
+        for audio, channels in (("ambix", 4), ("stereo", 2)):
+            out = tmp_path / audio
+            opts = ytdlp_options(Config(retries=1, fragment_retries=1), format_selector(audio),
+                                 str(out / "abcdefghijk.%(ext)s"))
+            with yt_dlp.YoutubeDL({**opts, "logger": _Quiet()}) as ydl:
+                info = ydl.process_ie_result({"id": "abcdefghijk", "title": "t", "formats": formats,
+                                              "extractor": "test", "extractor_key": "Test",
+                                              "webpage_url": f"{server.base}/"}, download=True)
+            path = Path(info["requested_downloads"][0]["filepath"])
+            assert path == out / "abcdefghijk.mkv" and [p.name for p in out.iterdir()] == ["abcdefghijk.mkv"]
+            got = probe(path)
+            assert got.video is not None and got.audio.channels == channels
+    finally:
+        server.close()
