@@ -449,6 +449,11 @@ def generate_world(
     items = [it for it in plan.items if only is None or it.video_id in only]
     media_dir = out / "media"
     media_dir.mkdir(parents=True, exist_ok=True)
+    if only is None:  # a world regenerated in place with another seed or size must not keep the old videos
+        planned = {Path(it.file).name for it in plan.items if it.dataset != "fair-play"}
+        for stale in media_dir.iterdir():
+            if stale.is_file() and stale.suffix in (".mp4", ".mkv") and stale.name not in planned:
+                stale.unlink()
     truth: dict[tuple[str, str], dict[str, Any]] = {}
     fairplay = [it for it in items if it.dataset == "fair-play"]
     write_archives = len(fairplay) == len(plan.by_dataset("fair-play"))
