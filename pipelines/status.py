@@ -85,7 +85,7 @@ def dataset_status(root: str | Path, dataset: str) -> dict[str, Any]:
             r.get("reason_class") or r.get("reason") for r in prep_latest.values() if r.get("status") != "done"
         )
         if reasons:
-            prepare["ledger_failures"] = {str(k): v for k, v in sorted(reasons.items(), key=lambda kv: str(kv[0]))}
+            prepare["ledger_reasons"] = {str(k): v for k, v in sorted(reasons.items(), key=lambda kv: str(kv[0]))}
     if layout.prepared_videos.is_file():
         videos = read_jsonl(layout.prepared_videos)
         prepare["videos"] = len(videos)
@@ -143,7 +143,7 @@ def format_status(status: dict[str, Any]) -> str:
         if "ledger" in p:
             parts.append("ledger " + ", ".join(f"{k} {v}" for k, v in p["ledger"].items()))
         lines.append("  prepare: " + "; ".join(parts))
-        for key in ("videos_dropped", "clips_dropped", "ledger_failures"):
+        for key in ("videos_dropped", "clips_dropped", "ledger_reasons"):
             if key in p:
                 lines.append(f"    {key.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in p[key].items()))
     else:
