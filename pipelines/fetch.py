@@ -46,6 +46,7 @@ from pipelines.youtube import DownloadFailed, YtdlpConfig, download_video, forge
 REASON_CLASSES = ("permanent", "transient", "corrupt", "invalid-id")
 AMBIX_MIN_CHANNELS = 4
 LIST_TIMEOUT_S = 60.0
+MAX_LIST_BYTES = 64 << 20
 PARTIAL_DIR = ".partial"
 # a file whose packets end earlier than its header's duration by more than this is a cut-short download
 TRUNCATION_TOLERANCE_S = 1.0
@@ -123,10 +124,13 @@ class _LockedLedger:
 # 1. lists
 
 
-def _http_get(url: str, timeout: float = LIST_TIMEOUT_S) -> bytes:
+def _http_get(url: str, timeout: float = LIST_TIMEOUT_S, max_bytes: int = MAX_LIST_BYTES) -> bytes:
     req = urllib.request.Request(url, headers={"User-Agent": "ccstereo-toolkit (ccs-data fetch)"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return resp.read()
+        data = resp.read(max_bytes + 1)
+    if len(data) > max_bytes:  # the real lists are tens of kB: something else is being served
+        raise FetchSetupError(f"{url}: more than {max_bytes} bytes, not a list file")
+    return data
 
 
 def fetch_lists(spec: DatasetSpec, layout: DatasetLayout) -> list[tuple[str, str]]:
