@@ -103,7 +103,9 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
 class WorldRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ccs-data-serve"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def __init__(self, *args, directory: Path, quiet: bool = True, **kwargs):
         self.directory = directory
