@@ -358,6 +358,13 @@ def test_world_every_video_ends_as_its_truth_says(world_server, world_chain, dat
         checked += 1
     assert checked >= 4
     assert verify_dataset(root, dataset) == []
+    if dataset == "fair-play":  # both protocols become key lists: 10 splits from the h5 files, 5 from the txt lists
+        splits = root / dataset / "splits"
+        for protocol, n in (("10-split", 10), ("5-split", 5)):
+            for k in range(1, n + 1):
+                keys = [(splits / protocol / str(k) / f"{part}.txt").read_text().split()
+                        for part in ("train", "val", "test")]
+                assert sorted(sum(keys, [])) == sorted(f"{vid}_0000" for vid in videos)
 
 
 @pytest.mark.parametrize("dataset", ["yt-music", "yt-clean"])
