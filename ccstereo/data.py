@@ -137,7 +137,7 @@ def read_segment(flac: bytes, start: int, where: str = "") -> np.ndarray:
 
 
 def load_crop(jpeg: bytes, box: tuple[int, int], cfg: StreamConfig) -> torch.Tensor:
-    return crop(resize(decode_jpeg(jpeg), cfg.resize), box[0], box[1], cfg.crop)
+    return crop(resize(decode_jpeg(jpeg, cfg.resize), cfg.resize), box[0], box[1], cfg.crop)
 
 
 def materialise(refs: list[SampleRef], cfg: StreamConfig) -> dict[str, object]:
@@ -234,7 +234,7 @@ def iter_eval_batches(
         n_frames = clip.frame_count()
         for start in starts:
             seg = read_segment(clip.members[AUDIO_MEMBER], int(start), f"{clip.shard}: clip {clip.key}")
-            frame = eval_frame(decode_jpeg(clip.frame(frame_index_for(int(start), n_frames))), resize_to, crop_to)
+            frame = eval_frame(decode_jpeg(clip.frame(frame_index_for(int(start), n_frames)), resize_to), resize_to, crop_to)
             pending.append((clip.key, seg, frame))
             if len(pending) == batch_size:
                 yield flush()

@@ -7,11 +7,12 @@ Inference reuses :func:`resize`, :func:`crop`, :func:`tdss_box` and :func:`norma
 
 from __future__ import annotations
 
-import warnings
+import io
 
+import numpy as np
 import torch
-import torchvision.io as tvio
 import torchvision.transforms.v2.functional as TF
+from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -19,13 +20,18 @@ JITTER_RANGE = (0.7, 1.3)  # brightness and saturation factors, each uniform in 
 TDSS_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
 
 
-def decode_jpeg(data: bytes) -> torch.Tensor:
-    """JPEG bytes -> uint8 ``[3, H, W]`` RGB (libjpeg-turbo through torchvision)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # read-only buffer warning: the decoder never writes into it
-        buf = torch.frombuffer(data, dtype=torch.uint8)
-    img = tvio.decode_jpeg(buf, mode=tvio.ImageReadMode.RGB)
-    return img
+def decode_jpeg(data: bytes, at_least: tuple[int, int] | None = None) -> torch.Tensor:
+    """JPEG bytes -> uint8 ``[3, H, W]`` RGB.
+
+    With ``at_least`` = (H, W) the decoder may scale down by 1/2, 1/4 or 1/8 in the DCT domain (PIL's draft mode)
+    as long as the result stays at least that large: much cheaper than a full decode when the frame is resized
+    down afterwards anyway.
+    """
+    with Image.open(io.BytesIO(data)) as im:
+        if at_least is not None:
+            im.draft("RGB", (at_least[1], at_least[0]))
+        arr = np.asarray(im.convert("RGB"))
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
 
 
 def resize(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

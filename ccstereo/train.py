@@ -88,10 +88,11 @@ def _pick_device(cfg: TrainConfig, info: DistInfo) -> torch.device:
     return torch.device("cpu")
 
 
-def param_digest(model: torch.nn.Module) -> str:
-    """sha256 over every parameter and buffer (replica and resume equality checks)."""
+def param_digest(model: torch.nn.Module, buffers: bool = True) -> str:
+    """sha256 over every parameter (and buffer, e.g. BN running statistics): resume and replica equality checks."""
     h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
+    tensors = model.state_dict() if buffers else dict(model.named_parameters())
+    for name, t in sorted(tensors.items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
@@ -108,8 +109,8 @@ def _git_commit() -> str | None:
 def _versions() -> dict[str, str]:
     import torchvision
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": np.__version__, "ccstereo": ccstereo.__version__}
+    return {"python": platform.python_version(), "torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
+            "numpy": str(np.__version__), "ccstereo": str(ccstereo.__version__)}
 
 
 @torch.no_grad()
@@ -334,10 +335,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     bar.close()
 
     digest = param_digest(model)
-    replica_digests = [digest]
+    replica_digests = [param_digest(model, buffers=False)]
     if info.world > 1:
+        # Parameters only: DDP broadcasts rank 0's BN statistics before each forward, and the last step's local
+        # update of them differs per rank; checkpoints hold rank 0's.
+        local = replica_digests[0]
         replica_digests = [None] * info.world
-        dist.all_gather_object(replica_digests, digest)
+        dist.all_gather_object(replica_digests, local)
         if len(set(replica_digests)) != 1:
             raise RuntimeError(f"DDP replicas diverged: parameter digests {replica_digests}")
     if info.main:

@@ -1,0 +1,183 @@
+"""Shard reading, the streaming loader (split purity, determinism, resume, rank splitting), frames and audio."""
+
+import io
+import tarfile
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+from torch.utils.data import DataLoader
+
+from ccstereo import audio, frames
+from ccstereo.data import ShardPlan, StreamConfig, TrainStream, frame_index_for, iter_eval_batches
+from ccstereo.shards import index_shard, iter_clips, list_shards, read_split_keys
+from shard_fixtures import make_fake_dataset
+
+torch.set_num_threads(1)
+FRAME = (36, 72)
+
+
+@pytest.fixture(scope="module")
+def fake(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    return make_fake_dataset(root, n_clips=14, protocols={"5-split": 2}, frame_size=FRAME, clips_per_shard=4)
+
+
+def stream_cfg(**kw):
+    base = dict(batch_size=4, samples_per_clip=3, shuffle_buffer=8, resize=(36, 72), crop=(32, 64), with_prev_frame=True, seed=0)
+    base.update(kw)
+    return StreamConfig(**base)
+
+
+def take(stream, epoch, batches, start=0, workers=0):
+    stream.set_epoch(epoch, batches, start)
+    return list(DataLoader(stream, batch_size=None, num_workers=workers))
+
+
+def same_batches(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x["keys"] == y["keys"]
+        for k in ("segment", "frame", "prev_frame", "brightness", "starts"):
+            assert torch.equal(x[k], y[k]), k
+
+
+def test_fixture_is_deterministic_and_in_the_shard_schema(fake, tmp_path):
+    again = make_fake_dataset(tmp_path, n_clips=14, protocols={"5-split": 2}, frame_size=FRAME, clips_per_shard=4)
+    assert [p.read_bytes() for p in again.shards] == [p.read_bytes() for p in fake.shards]
+    assert list_shards(fake.root, "fair-play") == fake.shards and len(fake.shards) == 4
+    with tarfile.open(fake.shards[0]) as tar:
+        names = tar.getnames()
+    assert names[:3] == ["000001_0000.audio.flac", "000001_0000.f000.jpg", "000001_0000.f001.jpg"]
+    assert names[101] == "000001_0000.json"
+    clip = next(iter_clips(fake.shards[:1]))
+    assert clip.audio.shape == (2, 160000) and clip.audio.dtype == np.float32 and len(clip.frames) == 100
+    assert clip.meta["n_frames"] == 100 and clip.meta["sample_rate"] == 16000
+    # learnable: the sign of L - R follows the pan (the disc's side), L + R does not depend on it
+    p0, _ = fake.pans[clip.key]
+    left, right = clip.audio
+    assert np.sign(np.sum((left - right)[:16000] * (left + right)[:16000])) == np.sign(p0)
+    parts = fake.splits[("5-split", "1")]
+    assert sorted(parts["train"] + parts["val"] + parts["test"]) == sorted(fake.keys)
+    assert read_split_keys(fake.root, "fair-play", "5-split", "1", "val") == parts["val"]
+
+
+def test_split_list_and_shard_errors(fake, tmp_path):
+    with pytest.raises(FileNotFoundError, match="splits/5-split/9/train.txt"):
+        read_split_keys(fake.root, "fair-play", "5-split", "9", "train")
+    with pytest.raises(ValueError, match="invalid protocol"):
+        read_split_keys(fake.root, "fair-play", "..", "1", "train")
+    bad = tmp_path / "fair-play" / "splits" / "p" / "1" / "train.txt"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("000001_0000\nnot a key\n")
+    with pytest.raises(ValueError, match=r"train.txt:2: malformed sample key"):
+        read_split_keys(tmp_path, "fair-play", "p", "1", "train")
+    with pytest.raises(FileNotFoundError, match="no shards"):
+        list_shards(tmp_path, "fair-play")
+    short = tmp_path / "short.tar"
+    buf = io.BytesIO()
+    import soundfile as sf
+
+    sf.write(buf, np.zeros((100, 2)), 16000, format="FLAC")
+    with tarfile.open(short, "w") as tar:
+        for name, data in (("000009_0000.audio.flac", buf.getvalue()), ("000009_0000.f000.jpg", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(ValueError, match=r"short.tar: clip 000009_0000: audio is 2 ch x 100 samples"):
+        list(iter_clips([short]))
+
+
+def test_frame_for_a_segment():
+    assert frame_index_for(0, 100) == 3  # centre 0.315 s
+    assert frame_index_for(160000 - 10080, 100) == 96  # centre 9.685 s
+    assert frame_index_for(160000 - 10080, 50) == 49
+
+
+def test_loader_yields_exactly_the_split_keys(fake):
+    parts = fake.splits[("5-split", "1")]
+    plan = ShardPlan.build(fake.shards, parts["train"])
+    assert plan.n_clips == len(parts["train"]) and plan.missing == ()
+    batches = take(TrainStream(plan, stream_cfg()), 0, 12)
+    seen = {k for b in batches for k in b["keys"]}
+    assert seen == set(parts["train"])
+    b = batches[0]
+    assert b["segment"].shape == (4, 2, 10080) and b["frame"].shape == (4, 3, 32, 64) and b["frame"].dtype == torch.uint8
+    assert torch.allclose(audio.rms(b["segment"]), torch.full((4,), 0.1), rtol=1e-4)  # joint L, R RMS = 0.1
+    assert ((b["brightness"] >= 0.7) & (b["brightness"] <= 1.3)).all()
+
+
+def test_ranks_get_disjoint_clips_and_the_same_number_of_batches(fake):
+    keys = fake.splits[("5-split", "2")]["train"]
+    plan = ShardPlan.build(fake.shards, keys)
+    seen = []
+    for rank in range(2):
+        batches = take(TrainStream(plan, stream_cfg(), rank=rank, world=2), 0, 5)
+        assert len(batches) == 5
+        seen.append({k for b in batches for k in b["keys"]})
+    assert not seen[0] & seen[1] and seen[0] | seen[1] <= set(keys)
+    # more streams than shards: interleaved clips, still disjoint
+    sources = [plan.sources(0, 0, 0, s, 6) for s in range(6)]
+    flat = [k for src in sources for _, ks in src for k in ks]
+    assert sorted(flat) == sorted(keys)
+
+
+def test_stream_is_deterministic_and_resumes_exactly(fake):
+    plan = ShardPlan.build(fake.shards, fake.splits[("5-split", "1")]["train"])
+    full = take(TrainStream(plan, stream_cfg()), 3, 6)
+    same_batches(full, take(TrainStream(plan, stream_cfg()), 3, 6))
+    same_batches(full[4:], take(TrainStream(plan, stream_cfg()), 3, 6, start=4))
+    other = take(TrainStream(plan, stream_cfg()), 4, 2)
+    assert not torch.equal(other[0]["segment"], full[0]["segment"])  # another epoch draws other samples
+
+
+def test_worker_processes_resume_exactly(fake):
+    plan = ShardPlan.build(fake.shards, fake.splits[("5-split", "1")]["train"])
+    full = take(TrainStream(plan, stream_cfg(), num_workers=2), 0, 5, workers=2)
+    same_batches(full[3:], take(TrainStream(plan, stream_cfg(), num_workers=2), 0, 5, start=3, workers=2))
+
+
+def test_eval_batches_are_fixed(fake):
+    keys = fake.splits[("5-split", "1")]["val"]
+    a = list(iter_eval_batches(fake.shards, keys, (36, 72), (32, 64), segments_per_clip=3, batch_size=4))
+    b = list(iter_eval_batches(fake.shards, keys, (36, 72), (32, 64), segments_per_clip=3, batch_size=4))
+    assert sum(len(x["keys"]) for x in a) == 3 * len(keys)
+    assert {k for x in a for k in x["keys"]} == set(keys)
+    assert all(torch.equal(x["frame"], y["frame"]) and torch.equal(x["segment"], y["segment"]) for x, y in zip(a, b))
+
+
+def test_frame_ops():
+    img = torch.arange(3 * 6 * 10, dtype=torch.uint8).reshape(3, 6, 10)
+    assert frames.tdss_box(0, (6, 10), (4, 6)) == (0, 0)
+    assert frames.tdss_box(1, (6, 10), (4, 6)) == (0, 4)
+    assert frames.tdss_box(3, (6, 10), (4, 6)) == (2, 4)
+    assert frames.tdss_box(9, (6, 10), (4, 6)) == (1, 2)  # centre
+    assert torch.equal(frames.crop(img, 2, 4, (4, 6)), img[:, 2:6, 4:10])
+    with pytest.raises(ValueError, match="outside"):
+        frames.crop(img, 3, 0, (4, 6))
+    x = torch.rand(2, 3, 4, 5)
+    ones = torch.ones(2)
+    assert torch.allclose(frames.colour_jitter(x, ones, ones), x)
+    grey = frames.colour_jitter(x, ones, torch.zeros(2))
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+    mean = torch.tensor(frames.IMAGENET_MEAN)[:, None, None].expand(3, 2, 2)
+    assert torch.allclose(frames.normalise_imagenet(mean), torch.zeros(3, 2, 2), atol=1e-6)
+    assert frames.resize(img, (3, 5)).shape == (3, 3, 5)
+
+
+def test_audio_conventions():
+    assert torch.allclose(audio.hann_window(), torch.from_numpy(scipy.signal.get_window("hann", 400)).float(), atol=1e-6)
+    g = torch.Generator().manual_seed(0)
+    stereo = torch.randn(3, 2, 10080, generator=g)
+    mono, diff = audio.to_mono_diff(stereo)
+    assert torch.allclose(audio.from_mono_diff(mono, diff), stereo, atol=1e-6)
+    assert audio.stft(mono).shape == (3, 257, 64)
+    assert torch.allclose(audio.istft(audio.stft(mono), 10080), mono, atol=1e-4)
+    m_spec, d_spec = audio.segment_specs(stereo)
+    assert m_spec.shape == d_spec.shape == (3, 2, 257, 64)
+    scaled, gain = audio.normalise_rms(stereo)
+    assert torch.allclose(audio.rms(scaled), torch.full((3,), 0.1), rtol=1e-5)
+    assert torch.allclose(scaled / gain[:, None, None], stereo, atol=1e-5)
+    silent, _ = audio.normalise_rms(torch.zeros(1, 2, 100))
+    assert torch.count_nonzero(silent) == 0

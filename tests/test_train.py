@@ -1,0 +1,100 @@
+"""ccs-train: loss goes down, exact resume, DDP under torchrun, baselines, selection split, CLI errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ccstereo.checkpoint import load_checkpoint, load_model
+from ccstereo.config import preset
+from ccstereo.train import main, train
+from shard_fixtures import make_fake_dataset
+
+torch.set_num_threads(2)
+TINY_MODEL = {"resize": (36, 72), "crop": (32, 64), "aspp_hidden": 32}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    make_fake_dataset(root, n_clips=12, protocols={"5-split": 1}, frame_size=(36, 72), clips_per_shard=6)
+    return root
+
+
+def tiny(root, out, model=None, **kw):
+    base = dict(root=str(root), dataset="fair-play", protocol="5-split", split="1", out=str(out), batch_size=4,
+                samples_per_clip=2, shuffle_buffer=8, threads=2, progress=False, checkpoint_every=1000,
+                val_every_epochs=1000, val_segments_per_clip=1, log_every=1)
+    base.update(kw)
+    return preset("cpu-small", {**TINY_MODEL, **(model or {})}, **base)
+
+
+def test_a_few_steps_reduce_the_loss(root, tmp_path):
+    result = train(tiny(root, tmp_path / "run", {"loss": "mse", "scl_weight": 0.0}, max_steps=10, lr_other=2e-3, lr_visual=2e-3))
+    losses = [r["loss"] for r in result.history if "loss" in r]
+    assert len(losses) == 10
+    assert sum(losses[-3:]) < 0.8 * sum(losses[:3])
+    for name in ("best.pt", "last.pt", "metadata.json", "log.jsonl", "log.csv"):
+        assert (tmp_path / "run" / name).is_file()
+    meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
+    assert meta["select_on"] == "val" and meta["steps_done"] == 10 and meta["finished"]
+    assert meta["n_train_clips"] == 8 and meta["config"]["model"]["crop"] == [32, 64]
+    model, cfg, ck_meta = load_model(result.best)
+    assert cfg.crop == (32, 64) and ck_meta["select_on"] == "val"
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(tiny(root, tmp_path / "run", {"loss": "mse", "scl_weight": 0.0}, max_steps=10))
+
+
+def test_resume_is_exact(root, tmp_path):
+    straight = train(tiny(root, tmp_path / "a", max_steps=4))
+    half = train(tiny(root, tmp_path / "b", max_steps=4, stop_after=2))
+    assert half.steps == 2 and load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 2
+    with pytest.raises(ValueError, match="batch_size"):
+        train(tiny(root, tmp_path / "b", max_steps=4, batch_size=2), resume=True)
+    resumed = train(tiny(root, tmp_path / "b", max_steps=4), resume=True)
+    assert resumed.steps == 4
+    assert resumed.param_digest == straight.param_digest
+    assert [r["step"] for r in resumed.history] == [1, 2, 3, 4]
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
+
+
+def test_ddp_two_processes_keep_replicas_identical(root, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "ccstereo.train",
+           "--root", str(root), "--dataset", "fair-play", "--protocol", "5-split", "--split", "1", "--preset", "cpu-small",
+           "--out", str(out), "--max-steps", "2", "--batch-size", "4", "--samples-per-clip", "2", "--threads", "1",
+           "--no-progress", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["world_size"] == 2 and meta["steps_done"] == 2
+    assert len(meta["replica_digests"]) == 2 and len(set(meta["replica_digests"])) == 1
+    assert (out / "best.pt").is_file()
+
+
+def test_mono_mono_is_not_trained_and_selection_on_test_is_recorded(root, tmp_path):
+    result = train(tiny(root, tmp_path / "mm", {"arch": "mono-mono"}, select_on="test"))
+    assert result.best is not None and len(result.history) == 1  # validated once, never trained
+    record = result.history[0]
+    assert record["val_stft"] == pytest.approx(record["val_stft_mono_mono"])
+    meta = json.loads((tmp_path / "mm" / "metadata.json").read_text())
+    assert meta["select_on"] == "test" and "official code" in meta["selection_note"]
+    model, cfg, _ = load_model(result.best)
+    assert cfg.arch == "mono-mono"
+
+
+def test_cli_errors_are_clear(root, tmp_path, monkeypatch):
+    runner = CliRunner()
+    assert "--samples-per-clip" in runner.invoke(main, ["--help"]).output
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "nohub"))
+    args = ["--root", str(root), "--dataset", "fair-play", "--protocol", "5-split", "--split", "1", "--out", str(tmp_path / "x")]
+    res = runner.invoke(main, args + ["--preset", "paper", "--max-steps", "1"])
+    assert res.exit_code != 0 and "--visual-init random" in res.output
+    res = runner.invoke(main, args + ["--preset", "cpu-small", "--split", "7"])
+    assert res.exit_code != 0 and "splits/5-split/7/train.txt" in res.output
