@@ -78,8 +78,10 @@ FAIRPLAY_SECONDS = 10.0
 MUSIC_STYLE = SceneStyle(n_sources=(1, 2), n_sources_p=(0.6, 0.4), p_moving=0.3)
 DUET_STYLE = SceneStyle(n_sources=(2, 3), n_sources_p=(0.8, 0.2), p_moving=0.3)
 YT_STYLE = SceneStyle(n_sources=(1, 2, 3), n_sources_p=(0.4, 0.4, 0.2), p_moving=0.4, spherical=True)
-# FAIR-Play-like clips teach the model: mostly one or two strong, mostly static lateral sources.
-FAIRPLAY_STYLE = SceneStyle(n_sources=(1, 2, 3), n_sources_p=(0.6, 0.3, 0.1), lateral=True, p_moving=0.15, max_velocity_deg_s=4.0)
+# FAIR-Play-like clips teach the model: mostly one strong, mostly static lateral source. Measured on the small
+# world (seed 0, 160 clips): for a single source, mono x the KEMAR (L-R)/(L+R) ratio at the drawn azimuth leaves
+# ~1-4 % of Mono-Mono's STFT error, so a model that reads the position from the picture has much to gain.
+FAIRPLAY_STYLE = SceneStyle(n_sources=(1, 2, 3), n_sources_p=(0.7, 0.25, 0.05), lateral=True, p_moving=0.15, max_velocity_deg_s=4.0)
 
 
 @dataclass(frozen=True)
