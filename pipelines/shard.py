@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tarfile
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,11 @@ class ShardSummary:
 
 
 def kept_clips(layout: DatasetLayout) -> list[dict[str, Any]]:
-    """The clips of ``clips.jsonl`` that go into shards (not dropped), sorted by key."""
+    """The clips of ``clips.jsonl`` that go into shards (not dropped), by video and clip index (key order)."""
     if not layout.clips_manifest.exists():
         raise ShardError(f"{layout.clips_manifest}: no clips manifest; run `ccs-data prepare {layout.dataset}` first")
-    return sorted((c for c in read_jsonl(layout.clips_manifest) if c.get("dropped") is None), key=lambda c: c["key"])
+    return sorted((c for c in read_jsonl(layout.clips_manifest) if c.get("dropped") is None),
+                  key=lambda c: (c["video_id"], c["clip_index"]))
 
 
 def split_lists(clips: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[str]]:
@@ -57,17 +59,46 @@ def split_lists(clips: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[
     return {k: sorted(v) for k, v in sorted(out.items())}
 
 
-def _members_by_key(tar_path: Path) -> dict[str, list[tuple[str, bytes]]]:
-    members: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-    with tarfile.open(tar_path, "r") as tar:
+def _samples_of_video(layout: DatasetLayout, video_id: str) -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
+    """``(key, [(member name, bytes), ...])`` of each clip in ``prepared/<id>.tar``, in stored order, one clip in
+    memory at a time (a long video's tar can hold hundreds of MB)."""
+    src = layout.prepared_dir / f"{video_id}.tar"
+    if not src.exists():
+        raise ShardError(f"{src}: prepared clips of video {video_id} are missing; rerun prepare")
+    key: str | None = None
+    members: list[tuple[str, bytes]] = []
+    with tarfile.open(src, "r") as tar:
         for info in tar:
             if not info.isfile():
                 continue
             fh = tar.extractfile(info)
             assert fh is not None
-            key = info.name.split(".", 1)[0]
-            members[key].append((info.name, fh.read()))
-    return members
+            k = info.name.split(".", 1)[0]
+            if k != key and members:
+                yield key, members  # type: ignore[misc]
+                members = []
+            key = k
+            members.append((info.name, fh.read()))
+    if members:
+        yield key, members  # type: ignore[misc]
+
+
+def _kept_samples(layout: DatasetLayout, clips: list[dict[str, Any]]) -> Iterator[list[tuple[str, bytes]]]:
+    """The members of every kept clip, in key order (clips of a video are consecutive keys)."""
+    by_video: dict[str, list[str]] = defaultdict(list)
+    for c in clips:
+        by_video[c["video_id"]].append(c["key"])
+    for video_id in sorted(by_video):
+        wanted = by_video[video_id]
+        stored = _samples_of_video(layout, video_id)
+        for key in wanted:
+            for k, members in stored:
+                if k == key:
+                    yield members
+                    break
+            else:
+                raise ShardError(f"{key}: listed in clips.jsonl but not in prepared/{video_id}.tar")
+        stored.close()
 
 
 def shard_dataset(root: str | Path, dataset: str, *, maxcount: int = DEFAULT_MAXCOUNT,
@@ -85,22 +116,13 @@ def shard_dataset(root: str | Path, dataset: str, *, maxcount: int = DEFAULT_MAX
         from tqdm import tqdm
 
         bar = tqdm(total=len(clips), desc=f"shard {dataset}", unit="clip")
-    cache_video: str | None = None
-    cache: dict[str, list[tuple[str, bytes]]] = {}
+    samples = _kept_samples(layout, clips)
     for index, start in enumerate(range(0, len(clips), maxcount)):
         path = layout.shard_path(index)
         with atomic_output(path) as fh, tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             os.fchmod(fh.fileno(), 0o644)  # shards are shared data, not private temp files
-            for clip in clips[start:start + maxcount]:
-                if clip["video_id"] != cache_video:
-                    src = layout.prepared_dir / f"{clip['video_id']}.tar"
-                    if not src.exists():
-                        raise ShardError(f"{src}: prepared clips of video {clip['video_id']} are missing; rerun prepare")
-                    cache, cache_video = _members_by_key(src), clip["video_id"]
-                members = cache.get(clip["key"])
-                if not members:
-                    raise ShardError(f"{clip['key']}: listed in clips.jsonl but not in prepared/{clip['video_id']}.tar")
-                for name, data in members:
+            for _ in clips[start:start + maxcount]:
+                for name, data in next(samples):
                     add_member(tar, name, data)
                 summary.samples += 1
                 if bar is not None:
