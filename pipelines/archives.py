@@ -32,6 +32,21 @@ FAIRPLAY_MEMBERS = {
     "splits": re.compile(r"^splits/split\d{1,2}/(train|val|test)\.h5$"),
 }
 
+
+
+def fairplay_member(contents: str, name: str) -> str | None:
+    """Where a FAIR-Play archive member goes under ``media/`` (None: not an expected member).
+
+    Members are expected as ``videos/NNNNNN.mp4`` etc.; one extra leading folder (an archive packed from above,
+    e.g. ``FAIR-Play/videos/000001.mp4``) is dropped rather than turning every clip into a missing one.
+    """
+    pattern = FAIRPLAY_MEMBERS[contents]
+    if pattern.match(name):
+        return name
+    head, _, rest = name.partition("/")
+    return rest if head and pattern.match(rest) else None
+
+
 CHUNK = 1 << 20
 USER_AGENT = "ccstereo-toolkit (ccs-data fetch)"
 
@@ -196,10 +211,11 @@ def safe_extract(
     archive: str | Path,
     target: str | Path,
     *,
-    accept: Callable[[str], bool],
+    accept: Callable[[str], str | None],
     on_member: Callable[[str], None] | None = None,
 ) -> ExtractResult:
-    """Extract the regular files of ``archive`` whose normalised names satisfy ``accept`` into ``target``.
+    """Extract regular files of ``archive`` into ``target``: ``accept(name)`` gives each normalised member name's
+    path under ``target`` (usually the name itself), or None to skip it.
 
     Links, devices, directories and unexpected names are skipped (and listed in the result); an absolute name or
     one with ``..`` raises :class:`ArchiveError` before anything of that member is written.
@@ -224,16 +240,17 @@ def safe_extract(
                 if not member.isfile():
                     result.skipped.append((member.name, "not a regular file"))
                     continue
-                if not accept(name):
+                dest_name = accept(name)
+                if dest_name is None:
                     result.skipped.append((member.name, "unexpected member"))
                     continue
-                out = target / name
+                out = target / normalise_member_name(dest_name)
                 if not out.resolve().is_relative_to(root):  # defence in depth (e.g. a symlinked folder)
                     raise ArchiveError(f"{archive}: member {member.name!r} would be written outside {target}")
                 _extract_file(tf, member, out)
-                result.extracted.append(name)
+                result.extracted.append(dest_name)
                 if on_member is not None:
-                    on_member(name)
+                    on_member(dest_name)
         except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
             raise ArchiveError(f"{archive}: archive is damaged ({exc})") from None
     return result

@@ -34,7 +34,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pipelines.archives import FAIRPLAY_MEMBERS, ArchiveError, download_with_resume, part_path, safe_extract
+from pipelines.archives import (
+    ArchiveError,
+    download_with_resume,
+    fairplay_member,
+    part_path,
+    safe_extract,
+)
 from pipelines.ffmpeg import ensure_ffmpeg_on_path
 from pipelines.io import Ledger, atomic_write_bytes, sha256_file, write_jsonl
 from pipelines.layout import DatasetLayout
@@ -48,6 +54,8 @@ AMBIX_MIN_CHANNELS = 4
 LIST_TIMEOUT_S = 60.0
 MAX_LIST_BYTES = 64 << 20
 PARTIAL_DIR = ".partial"
+FAIRPLAY_EXAMPLES = {"videos": "videos/000001.mp4", "audios": "binaural_audios/000001.wav",
+                     "splits": "splits/split1/train.h5"}
 # a file whose packets end earlier than its header's duration by more than this is a cut-short download
 TRUNCATION_TOLERANCE_S = 1.0
 TRUNCATION_TOLERANCE_FRACTION = 0.02
@@ -199,10 +207,15 @@ def fetch_archives(
                     res = download_with_resume(ar.url, dest, expected_sha256=ar.sha256, rate_limit=rate_limit,
                                                on_bytes=bar.update)
                 digest, size = res.sha256, res.bytes
-            pattern = FAIRPLAY_MEMBERS[ar.contents]
             with tqdm(desc=f"extract {ar.name}", unit="file", disable=not progress, dynamic_ncols=True) as bar:
-                result = safe_extract(dest, layout.media_dir, accept=lambda name: bool(pattern.match(name)),
+                result = safe_extract(dest, layout.media_dir,
+                                      accept=lambda name, contents=ar.contents: fairplay_member(contents, name),
                                       on_member=lambda _name: bar.update(1))
+            if not result.extracted:
+                shown = ", ".join(n for n, _ in result.skipped[:5]) or "nothing"
+                raise ArchiveError(f"{dest}: no member looks like FAIR-Play {ar.contents} "
+                                   f"(expected e.g. {FAIRPLAY_EXAMPLES[ar.contents]}; found {shown}); "
+                                   "delete the file to download it again")
         except ArchiveError as exc:
             rec = {
                 "archive": ar.name,

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pipelines.archives import ArchiveError, download_with_resume, safe_extract
+from pipelines.archives import ArchiveError, download_with_resume, fairplay_member, safe_extract
 from pipelines.cli import main as cli_main
 from pipelines.fetch import FetchSetupError, fetch_dataset, plan_fetch
 from pipelines.ffmpeg import run_ffmpeg
@@ -399,7 +399,7 @@ def test_safe_extract_accepts_only_expected_regular_files(tmp_path):
     _tar(arc, [("./videos/000001.mp4", b"v1", "file"), ("videos/notes.txt", b"x", "file"),
                ("videos/000002.mp4", None, "symlink:/etc/passwd"), ("videos/000003.mp4", None, "hardlink:../../x")])
     target = tmp_path / "media"
-    res = safe_extract(arc, target, accept=lambda n: bool(re.match(r"^videos/\d{6}\.mp4$", n)))
+    res = safe_extract(arc, target, accept=lambda n: n if re.match(r"^videos/\d{6}\.mp4$", n) else None)
     assert res.extracted == ["videos/000001.mp4"] and (target / "videos/000001.mp4").read_bytes() == b"v1"
     assert sorted(why for _, why in res.skipped) == ["link", "link", "unexpected member"]
     assert sorted(p.name for p in (target / "videos").iterdir()) == ["000001.mp4"]
@@ -407,11 +407,18 @@ def test_safe_extract_accepts_only_expected_regular_files(tmp_path):
         bad = tmp_path / "bad.tar.gz"
         _tar(bad, [(hostile, b"x", "file")])
         with pytest.raises(ArchiveError, match="outside|absolute"):
-            safe_extract(bad, target, accept=lambda n: True)
+            safe_extract(bad, target, accept=lambda n: n)
     assert not (tmp_path / "evil.mp4").exists() and not Path("/tmp/evil.mp4").exists()
+    # FAIR-Play members, also when the archive was packed one folder higher; anything else stays out
+    assert fairplay_member("videos", "videos/000001.mp4") == "videos/000001.mp4"
+    assert fairplay_member("videos", "FAIR-Play/videos/000001.mp4") == "videos/000001.mp4"
+    assert fairplay_member("audios", "binaural_audios/000002.wav") == "binaural_audios/000002.wav"
+    assert fairplay_member("splits", "splits/split10/test.h5") == "splits/split10/test.h5"
+    assert fairplay_member("videos", "a/b/videos/000001.mp4") is None
+    assert fairplay_member("videos", "videos/1.mp4") is None and fairplay_member("audios", "videos/000001.mp4") is None
     (tmp_path / "junk.tar.gz").write_bytes(b"junk")
     with pytest.raises(ArchiveError, match="junk.tar.gz"):
-        safe_extract(tmp_path / "junk.tar.gz", target, accept=lambda n: True)
+        safe_extract(tmp_path / "junk.tar.gz", target, accept=lambda n: n)
 
 
 # --- YouTube-like datasets end to end ------------------------------------------------------------------------------
@@ -819,3 +826,11 @@ def test_separate_video_and_audio_streams_are_merged_with_the_chosen_track(tmp_p
             assert got.video is not None and got.audio.channels == channels
     finally:
         server.close()
+
+
+def test_fairplay_archive_without_expected_members_is_a_clear_setup_error(fairplay, tmp_path):
+    server, spec_path, root = fairplay
+    _tar(server.httpd.root / "FAIR-Play/audios.tar.gz", [("readme.txt", b"hello", "file")])
+    with pytest.raises(FetchSetupError, match=r"audios.tar.gz.*no member looks like FAIR-Play audios.*readme.txt"):
+        fetch_dataset(load_spec(spec_path), root, progress=False)
+    assert not (root / "fair-play/videos.jsonl").exists()  # nothing judged against a half-extracted tree
