@@ -63,7 +63,7 @@ def _check_audio(data: bytes, channels: int) -> str | None:
     return None
 
 
-def _check_jpeg(data: bytes) -> str | None:
+def _check_jpeg(data: bytes, decode: bool = True) -> str | None:
     from PIL import Image
 
     try:
@@ -72,14 +72,16 @@ def _check_jpeg(data: bytes) -> str | None:
                 return f"not an RGB JPEG ({im.format}, {im.mode})"
             if im.size != (FRAME_WIDTH, FRAME_HEIGHT):
                 return f"size {im.size[0]}x{im.size[1]}, expected {FRAME_WIDTH}x{FRAME_HEIGHT}"
-            im.load()  # decode: a damaged entropy-coded segment shows here
+            if decode:
+                im.load()  # a damaged entropy-coded segment shows only when decoding
     except (OSError, ValueError) as exc:
         return f"unreadable JPEG ({exc})"
     return None
 
 
-def check_sample(sample: dict[str, Any], dataset: str) -> list[str]:
-    """Schema problems of one WebDataset sample (raw bytes members)."""
+def check_sample(sample: dict[str, Any], dataset: str, *, decode_frames: bool = True) -> list[str]:
+    """Schema problems of one WebDataset sample (raw bytes members); ``decode_frames=False`` reads JPEG headers
+    only (about 3x faster on the synthetic world; misses damage inside the compressed data)."""
     errs = []
     if AUDIO_MEMBER not in sample:
         errs.append(f"missing {AUDIO_MEMBER}")
@@ -91,7 +93,7 @@ def check_sample(sample: dict[str, Any], dataset: str) -> list[str]:
         name = frame_member(k)
         if name not in sample:
             errs.append(f"missing {name}")
-        elif (e := _check_jpeg(sample[name])) is not None:
+        elif (e := _check_jpeg(sample[name], decode_frames)) is not None:
             errs.append(f"{name}: {e}")
     extra = [m for m in sample if m.startswith("f") and m.endswith(".jpg") and m not in
              {frame_member(k) for k in range(FRAMES_PER_CLIP)}]
@@ -121,7 +123,8 @@ def shard_files(layout: DatasetLayout) -> list[Path]:
                   if p.name[len(prefix):-len(".tar")].isdigit())
 
 
-def verify_dataset(root: str | Path, dataset: str, *, progress: bool = False) -> list[Problem]:
+def verify_dataset(root: str | Path, dataset: str, *, progress: bool = False,
+                   decode_frames: bool = True) -> list[Problem]:
     """Every problem found in the shards and split lists of ``dataset`` under ``root`` (empty list: all good)."""
     import webdataset as wds
 
@@ -145,7 +148,7 @@ def verify_dataset(root: str | Path, dataset: str, *, progress: bool = False) ->
                 seen[key] += 1
                 n += 1
                 members = {k: v for k, v in sample.items() if not k.startswith("__")}
-                for err in check_sample(members, dataset):
+                for err in check_sample(members, dataset, decode_frames=decode_frames):
                     problems.append(Problem(f"{shard.name}:{key}", err))
         except Exception as exc:  # noqa: BLE001 - any read failure of a shard is a finding, not a crash
             problems.append(Problem(shard.name, f"cannot be read to the end after {n} samples "
