@@ -261,9 +261,10 @@ def _declared_video_seconds(info) -> float | None:
 
 
 def _declared_audio_seconds(info) -> float | None:
+    """The audio stream's own declared length (not the container's, which is the longest stream's)."""
     if info.audio is not None and info.audio.duration_s:
         return float(info.audio.duration_s)
-    return float(info.duration_s) if info.duration_s else None
+    return None
 
 
 def _video_seconds(path: str, info) -> float | None:

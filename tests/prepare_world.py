@@ -104,6 +104,7 @@ MUSIC_EXPECTED = {
     "noaudio0001": ("dropped", "no-audio", 0),
     "truncated01": ("dropped", "corrupt", 0),
     "avmismatch1": ("done", "av-length-mismatch", 1),  # audio 14 s, video 11 s: one clip from the common span
+    "avmismatch2": ("done", "av-length-mismatch", 1),  # mkv, video 14 s, audio 11 s (no per-stream durations)
     "silentclip1": ("done", None, 1),  # its second clip is digital silence
 }
 
@@ -134,6 +135,7 @@ def build_music(root: Path) -> Path:
     trunc.write_bytes(data[: len(data) // 2])
     add("truncated01", trunc)
     add("avmismatch1", encode(media / "avmismatch1.mp4", audio=binaural_noise(14, 7), seconds=14, video_seconds=11))
+    add("avmismatch2", encode(media / "avmismatch2.mkv", audio=binaural_noise(11, 9), seconds=11, video_seconds=14))
     sil = binaural_noise(20, 8)
     sil[10 * SR:] = 0.0
     add("silentclip1", encode(media / "silentclip1.mp4", audio=sil, seconds=20))

@@ -104,7 +104,7 @@ def test_every_fault_ends_with_its_reason(prepared):
         if reason:
             assert vid in ledger[vid]["detail"]  # the message names the file
     s = summaries["music-stereo"]
-    assert (s.videos, s.done, s.dropped, s.failed, s.clips) == (10, 4, 6, 0, 5)
+    assert (s.videos, s.done, s.dropped, s.failed, s.clips) == (11, 5, 6, 0, 6)
 
 
 def test_mono_as_stereo_filtered_binaural_kept(prepared):
@@ -122,7 +122,7 @@ def test_clips_hold_the_decoded_signal_and_100_frames(prepared):
     assert [c["key"] for c in clips] == sorted(c["key"] for c in clips)
     keys = {c["key"]: c for c in clips}
     assert set(keys) == {"binaural001_0000", "binaural001_0001", "binaural002_0000", "silentclip1_0000",
-                         "silentclip1_0001", "avmismatch1_0000"}
+                         "silentclip1_0001", "avmismatch1_0000", "avmismatch2_0000"}
     assert keys["silentclip1_0001"]["dropped"] == "silent-clip" and keys["silentclip1_0001"]["rms"] < SILENCE_RMS
     c = keys["binaural001_0001"]
     assert (c["start_s"], c["clip_index"], c["dropped"]) == (10.0, 1, None)
@@ -163,7 +163,7 @@ def test_resume_skips_finished_videos_and_redoes_changed_settings(world, tmp_pat
     assert (tmp_path / "music-stereo" / "clips.jsonl").read_bytes() == clips_before
     # a stricter filter redoes every MUSIC video (the threshold is part of the settings) and drops more
     third = prepare_dataset(spec, tmp_path, min_lr_diff=0.5)
-    assert third.resumed == 0 and third.reasons["non-binaural"] == 5
+    assert third.resumed == 0 and third.reasons["non-binaural"] == 6
     ledger = Ledger(tmp_path / "music-stereo" / "ledger" / "prepare.jsonl")
     assert len(ledger.records()) == first.videos + 1 + third.videos
 
@@ -181,19 +181,19 @@ def test_unexpected_error_is_recorded_and_the_run_goes_on(world, tmp_path, monke
 
     monkeypatch.setattr(prep, "_run_task", flaky)
     summary = prepare_dataset(load_spec(dataset="music-stereo"), tmp_path)
-    assert summary.failed == 1 and summary.done == 3
+    assert summary.failed == 1 and summary.done == 4
     rec = Ledger(tmp_path / "music-stereo" / "ledger" / "prepare.jsonl").latest()["binaural002"]
     assert rec["status"] == "failed" and "disk on fire" in rec["detail"]
     monkeypatch.setattr(prep, "_run_task", real)
     again = prepare_dataset(load_spec(dataset="music-stereo"), tmp_path)
-    assert (again.done, again.failed, again.resumed) == (1, 0, 9)  # only the failed one is redone
+    assert (again.done, again.failed, again.resumed) == (1, 0, 10)  # only the failed one is redone
 
 
 def test_parallel_jobs_give_the_same_manifest(world, prepared, tmp_path):
     root, _ = prepared
     shutil.copytree(world / "music-stereo", tmp_path / "music-stereo")
     summary = prepare_dataset(load_spec(dataset="music-stereo"), tmp_path, jobs=2)
-    assert summary.clips == 5 and summary.clips_per_s > 0
+    assert summary.clips == 6 and summary.clips_per_s > 0
     strip = lambda p: [{k: v for k, v in r.items()} for r in read_jsonl(p)]  # noqa: E731
     assert strip(tmp_path / "music-stereo" / "clips.jsonl") == strip(root / "music-stereo" / "clips.jsonl")
     a = members(tmp_path, "music-stereo", "binaural001")
