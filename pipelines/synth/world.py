@@ -1,6 +1,6 @@
 """The synthetic audio-visual world: a seeded mirror of the real upstreams that the real recipes run against.
 
-``generate_world(out, seed, size, port)`` writes (layout documented in ``docs/ARCHITECTURE.md``)::
+``generate_world(out, seed, size, port)`` writes::
 
     out/upstream/MUSIC_dataset/{MUSIC21_solo_videos,MUSIC_duet_videos}.json
     out/upstream/spatialaudiogen/meta/subsets/{YT-Music,YT-Clean}{.lst,.train.1.lst,.test.1.lst}
@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ccstereo.constants import DATASETS, FPS
-from pipelines.io import atomic_output, atomic_write_bytes, atomic_write_text, sha256_file, write_jsonl
+from pipelines.io import atomic_output, atomic_write_bytes, atomic_write_text, sha256_file
 from pipelines.spec import DatasetSpec, load_spec
 from pipelines.synth import upstream as up
 from pipelines.synth.audio import peak_normalise, render_binaural, render_foa, to_int16
