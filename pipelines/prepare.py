@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 import time
 from collections import Counter
@@ -790,10 +789,6 @@ def write_manifests(spec: DatasetSpec, layout: DatasetLayout, video_ids: list[st
     clips.sort(key=lambda c: c["key"])
     write_jsonl(layout.prepared_videos, videos)
     write_jsonl(layout.clips_manifest, clips)
-
-
-def default_jobs() -> int:
-    return max(1, (os.cpu_count() or 1))
 
 
 __all__ = [
