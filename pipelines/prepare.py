@@ -28,7 +28,7 @@ import json
 import tarfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -614,7 +614,6 @@ def prepare_dataset(
     overrides_path: str | Path | None = None,
     drop_av_mismatch: bool = False,
     config: PrepareConfig | None = None,
-    log: Callable[[str], None] | None = None,
 ) -> PrepareSummary:
     """Prepare every fetched video of ``spec``'s dataset under ``root``; resumable, one ledger record per video.
 
