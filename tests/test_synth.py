@@ -199,6 +199,8 @@ def test_spatialaudiogen_lists(tiny_world, subset, dataset):
         _, aitag, codec, layout = arows[vid]
         assert (aitag, codec) in (("338", "opus"), ("327", "aac")) and layout in ("WXYZ", "WXY")
         assert (layout == "WXY") == ("wxy" in rec["faults"])
+    unlisted = set(vrows) - {r["video_id"] for r in media_records(tiny_world)}
+    assert len(unlisted) == 3 and unlisted == set(arows) - {r["video_id"] for r in media_records(tiny_world)}
 
 
 def test_fairplay_split_files(tiny_world):

@@ -202,6 +202,8 @@ class WorldPlan:
     items: list[Item] = field(default_factory=list)
     fairplay_10split: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     fairplay_5split: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # ids with rows in the format tables but in no YT-Music / YT-Clean list (upstream's tables cover every subset)
+    unlisted_format_ids: list[str] = field(default_factory=list)
 
     def by_dataset(self, dataset: str) -> list[Item]:
         return [it for it in self.items if it.dataset == dataset]
@@ -298,6 +300,7 @@ def plan_world(seed: int, size: str) -> WorldPlan:
         )
     plan.fairplay_10split = {str(k): _partition(rng, clip_ids) for k in range(1, 11)}
     plan.fairplay_5split = {str(k): _partition(rng, clip_ids) for k in range(1, 6)}
+    plan.unlisted_format_ids = random_youtube_ids(rng, 3, taken)
     return plan
 
 
@@ -554,6 +557,9 @@ def write_upstream_lists(out: Path, plan: WorldPlan) -> None:
             vrows.append((it.video_id, it.video_itag or 266, "MONO", it.upstream_projection or "ER"))
             # the format table names the stream that was downloaded; a video without audio still has a row
             arows.append((it.video_id, it.audio_itag or 338, "opus" if it.audio_itag == 338 else "aac", it.audio_layout or "WXYZ"))
+    for k, vid in enumerate(plan.unlisted_format_ids):
+        vrows.append((vid, 313, "STEREO" if k == 0 else "MONO", "EAC"))
+        arows.append((vid, 339, "vorbis", "WXYZ"))
     atomic_write_bytes(sag / "scraping" / "video_formats.txt", up.video_formats(sorted(vrows)))
     atomic_write_bytes(sag / "scraping" / "audio_formats.txt", up.audio_formats(sorted(arows)))
 
