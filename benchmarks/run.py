@@ -212,7 +212,12 @@ def train_method(cfg: BenchConfig, section: Section, split: str, spec: MethodSpe
         protocol=section.protocol, split=split, out=str(run_dir), max_steps=cfg.max_steps, seed=cfg.seed,
         select_on=cfg.select_on, device=cfg.device, progress=cfg.progress,
     )
-    result = train(tcfg)
+    meta_path = run_dir / "metadata.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("finished") and (run_dir / "best.pt").is_file():
+            return run_dir / "best.pt"  # trained by an earlier run of this table
+    result = train(tcfg, resume=(run_dir / "last.pt").is_file())
     return _selected_checkpoint(result, run_dir)
 
 

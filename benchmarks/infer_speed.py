@@ -1,0 +1,72 @@
+"""Sliding-window inference on a 10 s clip: windows batched through the model against one window at a time
+(what the published demo code does), and TDSS on against off, measured in one run on the same model.
+
+    .venv/bin/python -m benchmarks.infer_speed --preset cpu-small --repeats 3
+
+The model has random weights (speed does not depend on them). Prints one JSON object with the median seconds
+of each variant and the ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+import numpy as np
+import torch
+
+from ccstereo.config import preset as train_preset
+from ccstereo.constants import CLIP_SAMPLES, FRAME_HEIGHT, FRAME_WIDTH, FRAMES_PER_CLIP, INFER_HOP_SAMPLES
+from ccstereo.infer import binauralize, window_starts
+from ccstereo.model import build_model
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+@click.command()
+@click.option("--preset", "preset_name", type=click.Choice(["paper", "cpu-small"]), default="cpu-small",
+              show_default=True, help="Model size (paper: 224x448 frames, the published network).")
+@click.option("--arch", default="ccstereo", show_default=True)
+@click.option("--repeats", default=3, show_default=True)
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--hop", default=INFER_HOP_SAMPLES, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", default=None, type=int, help="torch CPU threads (default: torch's choice)")
+def main(preset_name: str, arch: str, repeats: int, batch_size: int, hop: int, device: str, threads: int | None
+         ) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    cfg = train_preset(preset_name, {"arch": arch, "visual_init": "random"}).model
+    model = build_model(cfg).to(device).eval()
+    rng = np.random.default_rng(0)
+    mono = (0.1 * rng.standard_normal(CLIP_SAMPLES)).astype(np.float32)
+    frames = rng.integers(0, 256, (FRAMES_PER_CLIP, FRAME_HEIGHT, FRAME_WIDTH, 3), dtype=np.uint8)
+
+    def run(bs: int, tdss: bool) -> None:
+        binauralize(mono, frames, model, cfg, hop=hop, tdss=tdss, batch_size=bs, device=device)
+
+    run(batch_size, True)  # warm-up: allocator, kernel selection
+    batched = _median_time(lambda: run(batch_size, True), repeats)
+    one_by_one = _median_time(lambda: run(1, True), repeats)
+    no_tdss = _median_time(lambda: run(batch_size, False), repeats)
+    out = {
+        "preset": preset_name, "arch": arch, "device": device, "torch_threads": torch.get_num_threads(),
+        "windows": len(window_starts(CLIP_SAMPLES, hop)), "hop": hop, "batch_size": batch_size,
+        "repeats": repeats, "batched_tdss_s": batched, "one_window_at_a_time_tdss_s": one_by_one,
+        "batched_no_tdss_s": no_tdss, "batching_speedup": one_by_one / batched,
+        "tdss_cost_ratio": batched / no_tdss,
+    }
+    click.echo(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
