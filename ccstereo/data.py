@@ -120,7 +120,7 @@ def draw_sample(rng: np.random.Generator, clip: RawClip, cfg: StreamConfig) -> S
     def jitter() -> tuple[float, float]:
         return float(rng.uniform(*JITTER_RANGE)), float(rng.uniform(*JITTER_RANGE))
 
-    ref = SampleRef(clip.key, clip.members[AUDIO_MEMBER], start, clip.frame(k), box(), jitter())
+    ref = SampleRef(clip.key, clip.get(AUDIO_MEMBER), start, clip.frame(k), box(), jitter())
     if cfg.with_prev_frame:
         ref.prev_frame, ref.prev_box, ref.prev_jitter = clip.frame(max(k - 1, 0)), box(), jitter()
     return ref
@@ -168,7 +168,7 @@ def sample_stream(plan: ShardPlan, cfg: StreamConfig, epoch: int, stream: int, n
         if not sources:
             raise ValueError("stream has no clips")  # cannot happen: sources() falls back to all clips
         for shard, keys in sources:
-            for clip in iter_raw_clips([shard], keys):
+            for clip in iter_raw_clips([shard], keys, lazy=True):  # reads the audio and the drawn frames only
                 check_raw_clip(clip)
                 for _ in range(cfg.samples_per_clip):
                     ref = draw_sample(rng, clip, cfg)
@@ -229,11 +229,11 @@ def iter_eval_batches(
         pending.clear()
         return out
 
-    for clip in iter_raw_clips(shards, keys):
+    for clip in iter_raw_clips(shards, keys, lazy=True):
         check_raw_clip(clip)
         n_frames = clip.frame_count()
         for start in starts:
-            seg = read_segment(clip.members[AUDIO_MEMBER], int(start), f"{clip.shard}: clip {clip.key}")
+            seg = read_segment(clip.get(AUDIO_MEMBER), int(start), f"{clip.shard}: clip {clip.key}")
             frame = eval_frame(decode_jpeg(clip.frame(frame_index_for(int(start), n_frames)), resize_to), resize_to, crop_to)
             pending.append((clip.key, seg, frame))
             if len(pending) == batch_size:

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import soundfile as sf
 
-from ccstereo.constants import AUDIO_MEMBER, CLIP_SAMPLES, META_MEMBER, SAMPLE_RATE, SHARD_PATTERN, parse_sample_key
+from ccstereo.constants import AUDIO_MEMBER, CLIP_SAMPLES, META_MEMBER, SAMPLE_RATE, SHARD_PATTERN, frame_member, parse_sample_key
 from pipelines.layout import DatasetLayout
 
 SPLIT_PARTS = ("train", "val", "test")
@@ -24,25 +24,44 @@ SPLIT_PARTS = ("train", "val", "test")
 
 @dataclass
 class RawClip:
-    """One sample as stored: ``members`` maps the extension (``audio.flac``, ``f007.jpg``, ``json``) to bytes."""
+    """One sample as stored: member extension (``audio.flac``, ``f007.jpg``, ``json``) -> bytes.
+
+    A lazy clip (``iter_raw_clips(..., lazy=True)``) knows where its members are and reads one only when asked,
+    so a loader that needs 2 of 100 frames reads 2; it is valid until the iterator moves on.
+    """
 
     key: str
     shard: Path
     members: dict[str, bytes] = field(default_factory=dict)
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)  # ext -> (offset, size) in the shard
+    _fh: BinaryIO | None = None
+    _n_frames: int | None = None
+
+    def has(self, ext: str) -> bool:
+        return ext in self.members or ext in self.spans
+
+    def get(self, ext: str) -> bytes:
+        if ext not in self.members:
+            if ext not in self.spans or self._fh is None:
+                raise KeyError(f"{self.shard}: clip {self.key} has no member {ext!r}")
+            offset, size = self.spans[ext]
+            self._fh.seek(offset)
+            self.members[ext] = self._fh.read(size)
+        return self.members[ext]
 
     def frame_count(self) -> int:
-        n = 0
-        while f"f{n:03d}.jpg" in self.members:
-            n += 1
-        return n
+        if self._n_frames is None:
+            n = 0
+            while self.has(frame_member(n)):
+                n += 1
+            self._n_frames = n
+        return self._n_frames
 
     def frame(self, index: int) -> bytes:
-        return self.members[f"f{index:03d}.jpg"]
+        return self.get(frame_member(index))
 
     def meta(self) -> dict[str, Any]:
-        if META_MEMBER not in self.members:
-            return {}
-        return json.loads(self.members[META_MEMBER].decode("utf-8"))
+        return json.loads(self.get(META_MEMBER).decode("utf-8")) if self.has(META_MEMBER) else {}
 
 
 @dataclass
@@ -106,46 +125,110 @@ def _split_member(name: str, shard: Path) -> tuple[str, str]:
     return key, ext
 
 
+TAR_BLOCK = 512
+
+
+def _octal(field_bytes: bytes, shard: Path, pos: int) -> int:
+    if field_bytes[:1] and field_bytes[0] & 0x80:  # GNU base-256 for large values
+        return int.from_bytes(field_bytes[1:], "big")
+    text = field_bytes.split(b"\0", 1)[0].strip()
+    try:
+        return int(text or b"0", 8)
+    except ValueError:
+        raise ValueError(f"{shard}: corrupt tar header at byte {pos}") from None
+
+
+def tar_entries(fh: BinaryIO, shard: Path) -> Iterator[tuple[str, int, int]]:
+    """(name, data offset, size) of each regular file of an open tar, from its headers only.
+
+    A small reader instead of :mod:`tarfile`, whose per-header parsing cost more than decoding the frames a
+    training sample uses. Handles ustar names with prefix, GNU long names and pax ``path``; checks every header's
+    checksum and refuses a truncated archive.
+    """
+    file_size = os.fstat(fh.fileno()).st_size
+    pos = 0
+    long_name: bytes | None = None
+    while True:
+        fh.seek(pos)
+        hdr = fh.read(TAR_BLOCK)
+        if len(hdr) < TAR_BLOCK:
+            raise ValueError(f"{shard}: truncated tar (no end-of-archive marker after byte {pos})")
+        if hdr.count(0) == TAR_BLOCK:
+            return
+        if _octal(hdr[148:156], shard, pos) != sum(hdr[:148]) + 256 + sum(hdr[156:]):
+            raise ValueError(f"{shard}: corrupt tar header at byte {pos} (checksum mismatch)")
+        size = _octal(hdr[124:136], shard, pos)
+        kind = hdr[156:157]
+        name = hdr[0:100].split(b"\0", 1)[0]
+        if hdr[257:262] == b"ustar":
+            prefix = hdr[345:500].split(b"\0", 1)[0]
+            if prefix:
+                name = prefix + b"/" + name
+        data = pos + TAR_BLOCK
+        if data + size > file_size:
+            raise ValueError(f"{shard}: truncated tar (member {name.decode(errors='replace')!r} ends past the file)")
+        if kind == b"L":
+            fh.seek(data)
+            long_name = fh.read(size).split(b"\0", 1)[0]
+        elif kind == b"x":
+            fh.seek(data)
+            for record in fh.read(size).split(b"\n"):
+                _, _, kv = record.partition(b" ")
+                if kv.startswith(b"path="):
+                    long_name = kv[5:]
+        elif kind in (b"0", b"\0", b"7"):
+            yield (long_name or name).decode("utf-8"), data, size
+            long_name = None
+        elif kind != b"g":
+            long_name = None
+        pos = data + (size + TAR_BLOCK - 1) // TAR_BLOCK * TAR_BLOCK
+
+
 def index_shard(shard: str | Path) -> list[str]:
     """Keys of a shard in stored order, from the tar headers only (the data is skipped, not read)."""
     shard = Path(shard)
     keys: list[str] = []
-    with tarfile.open(shard, "r:") as tar:
-        for info in tar:
-            if info.isfile():
-                key, _ = _split_member(info.name, shard)
-                if not keys or keys[-1] != key:
-                    keys.append(key)
+    with open(shard, "rb") as fh:
+        for name, _, _ in tar_entries(fh, shard):
+            key, _ = _split_member(name, shard)
+            if not keys or keys[-1] != key:
+                keys.append(key)
     return keys
 
 
-def iter_raw_clips(shards: Iterable[str | Path], keys: Iterable[str] | None = None) -> Iterator[RawClip]:
-    """Samples of ``shards`` in stored order, only those in ``keys`` when given; unwanted data is never read."""
+def iter_raw_clips(shards: Iterable[str | Path], keys: Iterable[str] | None = None, lazy: bool = False) -> Iterator[RawClip]:
+    """Samples of ``shards`` in stored order, only those in ``keys`` when given; unwanted data is never read.
+
+    ``lazy``: members are read on first access (see :class:`RawClip`), else all are read before the clip is yielded.
+    """
     wanted = set(keys) if keys is not None else None
     for shard in shards:
         shard = Path(shard)
-        current: RawClip | None = None  # the sample being collected (None while skipping one)
-        current_key: str | None = None
-        seen: set[str] = set()
-        with tarfile.open(shard, "r:") as tar:
-            for info in tar:
-                if not info.isfile():
-                    continue
-                key, ext = _split_member(info.name, shard)
+        with open(shard, "rb") as fh:
+            current: RawClip | None = None
+            current_key: str | None = None
+            seen: set[str] = set()
+
+            def finish(clip: RawClip) -> RawClip:
+                if not lazy:
+                    for ext in list(clip.spans):
+                        clip.get(ext)
+                return clip
+
+            for name, offset, size in tar_entries(fh, shard):
+                key, ext = _split_member(name, shard)
                 if key != current_key:
                     if current is not None:
-                        yield current
+                        yield finish(current)
                     if key in seen:
                         raise ValueError(f"{shard}: members of {key} are not consecutive")
                     seen.add(key)
                     current_key = key
-                    current = RawClip(key, shard) if wanted is None or key in wanted else None
+                    current = RawClip(key, shard, _fh=fh) if wanted is None or key in wanted else None
                 if current is not None:
-                    fh = tar.extractfile(info)
-                    assert fh is not None
-                    current.members[ext] = fh.read()
-        if current is not None:
-            yield current
+                    current.spans[ext] = (offset, size)
+            if current is not None:
+                yield finish(current)
 
 
 def decode_audio(data: bytes, where: str) -> np.ndarray:
@@ -161,7 +244,7 @@ def decode_audio(data: bytes, where: str) -> np.ndarray:
 
 def check_raw_clip(clip: RawClip) -> None:
     """Refuse a sample without audio or frames (errors name the shard and key)."""
-    if AUDIO_MEMBER not in clip.members:
+    if not clip.has(AUDIO_MEMBER):
         raise ValueError(f"{clip.shard}: clip {clip.key} has no {AUDIO_MEMBER}")
     if clip.frame_count() == 0:
         raise ValueError(f"{clip.shard}: clip {clip.key} has no frames")
@@ -171,6 +254,6 @@ def iter_clips(shards: Iterable[str | Path], keys: Iterable[str] | None = None) 
     """Decoded clips of ``shards`` (only ``keys`` when given), in stored order."""
     for raw in iter_raw_clips(shards, keys):
         check_raw_clip(raw)
-        audio = decode_audio(raw.members[AUDIO_MEMBER], f"{raw.shard}: clip {raw.key}")
+        audio = decode_audio(raw.get(AUDIO_MEMBER), f"{raw.shard}: clip {raw.key}")
         frames = [raw.frame(i) for i in range(raw.frame_count())]
         yield Clip(raw.key, audio, frames, raw.meta(), raw.shard)

@@ -181,3 +181,33 @@ def test_audio_conventions():
     assert torch.allclose(scaled / gain[:, None, None], stereo, atol=1e-5)
     silent, _ = audio.normalise_rms(torch.zeros(1, 2, 100))
     assert torch.count_nonzero(silent) == 0
+
+
+def test_tar_reader_handles_long_names_and_refuses_damage(fake, tmp_path):
+    # pax and GNU long names (a writer may use either); the key is the basename up to its first dot
+    for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
+        path = tmp_path / f"long{fmt}.tar"
+        clip = next(iter_clips(fake.shards[:1]))
+        with tarfile.open(path, "w", format=fmt) as tar:
+            members = {"audio.flac": None, "f000.jpg": clip.frames[0], "json": b"{}"}
+            buf = io.BytesIO()
+            import soundfile as sf
+
+            sf.write(buf, clip.audio.T, 16000, format="FLAC", subtype="PCM_16")
+            members["audio.flac"] = buf.getvalue()
+            for ext, data in members.items():
+                info = tarfile.TarInfo("d" * 120 + "/" + f"{clip.key}.{ext}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        assert index_shard(path) == [clip.key]
+        (got,) = list(iter_clips([path]))
+        assert np.array_equal(got.audio, clip.audio) and got.frames == clip.frames[:1]
+    data = fake.shards[0].read_bytes()
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cut.tar: truncated tar"):
+        index_shard(cut)
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(data[:10] + b"X" + data[11:])  # a byte of the first header's name field
+    with pytest.raises(ValueError, match="bad.tar: corrupt tar header"):
+        list(iter_clips([bad]))

@@ -1,0 +1,114 @@
+"""Training-input throughput per CPU core: the streaming loader (K samples per tar read, decode only the frames
+used, DCT-downscaled JPEG decode, batched jitter + normalisation) against a naive per-sample pipeline measured in
+the same run (one tar read and a full audio decode per sample, full-size decode, per-sample float augmentation).
+
+    .venv/bin/python benchmarks/loader_throughput.py [--preset paper|cpu-small] [--batches 20] [--repeats 3]
+
+Runs in one process with one torch thread, so samples/s is per core. Prints wall-clock and CPU-time rates
+(CPU time is the robust number on a shared machine) and a Markdown row for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the shard fixture writer lives with the tests
+
+from ccstereo.audio import normalise_rms  # noqa: E402
+from ccstereo.config import preset  # noqa: E402
+from ccstereo.constants import CLIP_SAMPLES, SEGMENT_SAMPLES  # noqa: E402
+from ccstereo.data import ShardPlan, StreamConfig, TrainStream, frame_index_for  # noqa: E402
+from ccstereo.frames import JITTER_RANGE, augment_batch, crop, decode_jpeg, normalise_imagenet, colour_jitter, resize, to_unit_float  # noqa: E402
+from ccstereo.shards import iter_clips  # noqa: E402
+from shard_fixtures import make_fake_dataset  # noqa: E402
+
+
+def streaming(plan: ShardPlan, cfg, batches: int, seed: int, augment: bool) -> tuple[float, float, int]:
+    """Steady state: timed from the first batch on (the shuffle buffer's first fill is a one-off per epoch)."""
+    sc = StreamConfig(cfg.batch_size, cfg.samples_per_clip, cfg.shuffle_buffer, cfg.model.resize, cfg.model.crop, True, seed)
+    stream = TrainStream(plan, sc)
+    stream.set_epoch(seed, batches + 1)
+    it = iter(stream)
+    next(it)
+    w, c = time.perf_counter(), time.process_time()
+    n = 0
+    for b in it:
+        if augment:  # normally on the training device, batched
+            augment_batch(b["frame"], b["brightness"], b["saturation"])
+            augment_batch(b["prev_frame"], b["prev_brightness"], b["prev_saturation"])
+        n += len(b["keys"])
+    return time.perf_counter() - w, time.process_time() - c, n
+
+
+def naive(shards: list[Path], keys: list[str], cfg, samples: int, seed: int) -> int:
+    """One clip read + full decode per sample, per-sample float augmentation (what a map-style dataset does)."""
+    rng = np.random.default_rng(seed)
+    n = 0
+    while n < samples:
+        key = keys[int(rng.integers(len(keys)))]
+        clip = next(iter_clips(shards, [key]))
+        start = int(rng.integers(0, CLIP_SAMPLES - SEGMENT_SAMPLES + 1))
+        normalise_rms(torch.from_numpy(clip.audio[:, start : start + SEGMENT_SAMPLES]))
+        k = frame_index_for(start, len(clip.frames))
+        for idx in (k, max(k - 1, 0)):
+            img = resize(decode_jpeg(clip.frames[idx]), cfg.model.resize)
+            top = int(rng.integers(0, cfg.model.resize[0] - cfg.model.crop[0] + 1))
+            left = int(rng.integers(0, cfg.model.resize[1] - cfg.model.crop[1] + 1))
+            x = to_unit_float(crop(img, top, left, cfg.model.crop))[None]
+            f = torch.tensor([rng.uniform(*JITTER_RANGE)])
+            normalise_imagenet(colour_jitter(x, f, torch.tensor([rng.uniform(*JITTER_RANGE)])))
+        n += 1
+    return n
+
+
+def timed(fn) -> tuple[float, float, int]:
+    w, c = time.perf_counter(), time.process_time()
+    n = fn()
+    return time.perf_counter() - w, time.process_time() - c, n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="paper", choices=["paper", "cpu-small"])
+    ap.add_argument("--batches", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--clips", type=int, default=48)
+    ap.add_argument("--baseline-samples", type=int, default=64)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cfg = preset(args.preset, batch_size=32, shuffle_buffer=256)
+    with tempfile.TemporaryDirectory() as tmp:
+        info = make_fake_dataset(tmp, n_clips=args.clips, protocols={"bench": 1}, clips_per_shard=16)  # 480x240 frames
+        keys = info.splits[("bench", "1")]["train"]
+        plan = ShardPlan.build(info.shards, keys)
+        rows = {"streaming": [], "streaming+aug": [], "naive": []}
+        for r in range(args.repeats):
+            rows["streaming"].append(streaming(plan, cfg, args.batches, r, augment=False))
+            rows["streaming+aug"].append(streaming(plan, cfg, args.batches, r, augment=True))
+            rows["naive"].append(timed(lambda: naive(info.shards, keys, cfg, args.baseline_samples, r)))
+    out = {}
+    for name, runs in rows.items():
+        wall = statistics.median(n / w for w, _, n in runs)
+        cpu = statistics.median(n / c for _, c, n in runs)
+        out[name] = (wall, cpu)
+        print(f"{name:14s} median of {args.repeats}: {wall:8.1f} samples/s wall, {cpu:8.1f} samples/s per CPU-second")
+    print()
+    print(f"| {datetime.date.today()} | {platform.node() or 'host'} ({platform.processor() or platform.machine()}) | {args.preset} "
+          f"(resize {cfg.model.resize}, crop {cfg.model.crop}, K={cfg.samples_per_clip}, 2 frames/sample) | "
+          f"{out['streaming'][0]:.0f} / {out['streaming'][1]:.0f} | {out['streaming+aug'][0]:.0f} / {out['streaming+aug'][1]:.0f} | "
+          f"{out['naive'][0]:.0f} / {out['naive'][1]:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
