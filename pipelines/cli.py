@@ -24,7 +24,6 @@ def _register() -> None:
     import pipelines.commands_world  # noqa: F401  (synth, serve)
     import pipelines.commands_fetch  # noqa: F401  (fetch, status)
     import pipelines.commands_prepare  # noqa: F401  (prepare, shard, verify, projections)
-    pass
 
 
 _register()
