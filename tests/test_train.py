@@ -68,7 +68,7 @@ def test_ddp_two_processes_keep_replicas_identical(root, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "ccstereo.train",
            "--root", str(root), "--dataset", "fair-play", "--protocol", "5-split", "--split", "1", "--preset", "cpu-small",
            "--out", str(out), "--max-steps", "2", "--batch-size", "4", "--samples-per-clip", "2", "--threads", "1",
-           "--no-progress", "--device", "cpu"]
+           "--no-progress", "--device", "cpu", "--precision", "bf16"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
