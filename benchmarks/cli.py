@@ -43,6 +43,8 @@ def main() -> None:
               help="Training preset (default: paper; cpu-small for the synthetic table).")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None,
               help="Cap training at this many steps per run (default: the preset's epochs).")
+@click.option("--train-batch-size", type=click.IntRange(min=1), default=None,
+              help="Training batch size (default: the preset's; paper 128, cpu-small 16).")
 @click.option("--hop", type=click.IntRange(min=1, max=SEGMENT_SAMPLES), default=INFER_HOP_SAMPLES, show_default=True,
               help="Inference hop in samples (paper 1600; official code 1008).")
 @click.option("--pad-mode", type=click.Choice(PAD_MODES), default="constant", show_default=True,
@@ -57,15 +59,16 @@ def main() -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan and the estimated compute (from a training step "
                                               "measured now), run nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def run_cmd(table, root, out, splits, methods, checkpoints, preset, max_steps, hop, pad_mode, select_on, seed,
-            device, batch_size, dry_run, quiet) -> None:
+def run_cmd(table, root, out, splits, methods, checkpoints, preset, max_steps, train_batch_size, hop, pad_mode,
+            select_on, seed, device, batch_size, dry_run, quiet) -> None:
     """Train/evaluate one table and write its reports (finished splits are skipped on a rerun)."""
     try:
         cfg = BenchConfig(
             table=table, root=str(root), out=str(out), splits=tuple(splits) or None,
             methods=tuple(methods) or None, checkpoints=parse_checkpoint_args(checkpoints), preset=preset,
-            max_steps=max_steps, hop=hop, pad_mode=pad_mode, select_on=select_on, seed=seed, device=device,
-            batch_size=batch_size, dry_run=dry_run, progress=not quiet,
+            max_steps=max_steps, train_batch_size=train_batch_size, hop=hop, pad_mode=pad_mode,
+            select_on=select_on, seed=seed, device=device, batch_size=batch_size, dry_run=dry_run,
+            progress=not quiet,
         )
         result = run_table(cfg)
     except (ValueError, FileNotFoundError) as exc:

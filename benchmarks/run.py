@@ -55,6 +55,7 @@ class BenchConfig:
     checkpoints: dict[str, str] = field(default_factory=dict)  # method -> path, "{split}" filled in
     preset: str | None = None  # None: the table's default ("paper"; "cpu-small" for the synthetic table)
     max_steps: int | None = None
+    train_batch_size: int | None = None  # None: the preset's (paper 128, cpu-small 16)
     hop: int = INFER_HOP_SAMPLES
     pad_mode: str = "constant"
     select_on: str = "val"
@@ -210,7 +211,7 @@ def train_method(cfg: BenchConfig, section: Section, split: str, spec: MethodSpe
     tcfg = train_preset(
         preset_name, {"arch": spec.arch, **spec.model}, root=cfg.root, dataset=section.dataset,
         protocol=section.protocol, split=split, out=str(run_dir), max_steps=cfg.max_steps, seed=cfg.seed,
-        select_on=cfg.select_on, device=cfg.device, progress=cfg.progress,
+        select_on=cfg.select_on, device=cfg.device, progress=cfg.progress, batch_size=cfg.train_batch_size,
     )
     meta_path = run_dir / "metadata.json"
     if meta_path.is_file():
@@ -429,6 +430,7 @@ def run_table(cfg: BenchConfig) -> dict[str, Any]:
                                       if cfg.select_on == "test" else ""),
         "seeds": {"bench": cfg.seed, "train": cfg.seed},
         "max_steps": cfg.max_steps,
+        "train_batch_size": cfg.train_batch_size,
         "checkpoints": {f"{r['dataset']}/{r['protocol']}/{r['split']}/{r['method']}": r.get("checkpoint_sha256")
                         for r in results},
         "data_manifests": {s.key: data_manifest_hashes(root, s, [j.split for j in jobs if j.section is s])
@@ -523,7 +525,8 @@ def dry_run(cfg: BenchConfig, preset: TablePreset, jobs: list[Job], preset_name:
     out_dir = Path(cfg.out) / f"table-{preset.table}"
     for job in jobs:
         spec = job.method
-        tcfg = train_preset(preset_name, {"arch": spec.arch, **spec.model}, max_steps=cfg.max_steps)
+        tcfg = train_preset(preset_name, {"arch": spec.arch, **spec.model}, max_steps=cfg.max_steps,
+                            batch_size=cfg.train_batch_size)
         n_train = _count_keys(root, job.section, job.split, "train")
         n_test = _count_keys(root, job.section, job.split, "test")
         done = _finished(out_dir / "splits" / job.split_dir / f"{spec.slug}.json") is not None
@@ -543,7 +546,7 @@ def dry_run(cfg: BenchConfig, preset: TablePreset, jobs: list[Job], preset_name:
             action = f"train {steps if steps is not None else '?'} steps (batch {tcfg.batch_size})"
         key = json.dumps(tcfg.model.to_dict(), sort_keys=True) + str(tcfg.batch_size)
         if spec.arch != "mono-mono" and key not in measured:
-            measured[key] = measure_step_seconds(tcfg.model, tcfg.batch_size, device)
+            measured[key] = measure_step_seconds(tcfg.model, tcfg.batch_size, device, repeats=1)
         step_s, window_s = measured.get(key, (0.0, 0.0))
         windows = len(window_starts(160_000, cfg.hop, SEGMENT_SAMPLES)) * (n_test or 0)
         est = (steps or 0) * step_s + windows * window_s
