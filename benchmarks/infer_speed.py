@@ -55,9 +55,13 @@ def main(preset_name: str, arch: str, repeats: int, batch_size: int, hop: int, d
         binauralize(mono, frames, model, cfg, hop=hop, tdss=tdss, batch_size=bs, device=device)
 
     run(batch_size, True)  # warm-up: allocator, kernel selection
-    batched = _median_time(lambda: run(batch_size, True), repeats)
-    one_by_one = _median_time(lambda: run(1, True), repeats)
-    no_tdss = _median_time(lambda: run(batch_size, False), repeats)
+    # the variants take turns within each repeat, so a shared machine's load drifts over all of them alike
+    times: dict[str, list[float]] = {"batched": [], "one_by_one": [], "no_tdss": []}
+    for _ in range(repeats):
+        times["batched"].append(_median_time(lambda: run(batch_size, True), 1))
+        times["one_by_one"].append(_median_time(lambda: run(1, True), 1))
+        times["no_tdss"].append(_median_time(lambda: run(batch_size, False), 1))
+    batched, one_by_one, no_tdss = (float(np.median(times[k])) for k in ("batched", "one_by_one", "no_tdss"))
     out = {
         "preset": preset_name, "arch": arch, "device": device, "torch_threads": torch.get_num_threads(),
         "windows": len(window_starts(CLIP_SAMPLES, hop)), "hop": hop, "batch_size": batch_size,

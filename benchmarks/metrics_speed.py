@@ -45,7 +45,7 @@ def make_clips(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 @click.option("--clips", default=200, show_default=True)
 @click.option("--repeats", default=3, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-@click.option("--chunk", default=8, show_default=True, help="clips per batched transform")
+@click.option("--chunk", default=4, show_default=True, help="clips per batched transform")
 def main(clips: int, repeats: int, seed: int, chunk: int) -> None:
     pred, true = make_clips(clips, seed)
     ref_times, batch_times = [], []

@@ -18,7 +18,7 @@ import pytest
 from benchmarks.run import BenchConfig, run_table
 from shard_fixtures import make_fake_dataset
 
-STEPS = int(os.environ.get("CCS_HONESTY_STEPS", "150"))
+STEPS = int(os.environ.get("CCS_HONESTY_STEPS", "200"))
 MIN_IMPROVEMENT = 0.30  # CCStereo STFT <= (1 - 0.30) x Mono-Mono STFT
 
 
