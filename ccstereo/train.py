@@ -39,9 +39,9 @@ from ccstereo.model import build_model, visual_trunk_parameters
 from ccstereo.shards import list_shards, read_split_keys
 from pipelines.io import atomic_write_text, read_jsonl, sha256_file, write_jsonl
 
-LOG_COLUMNS = ("step", "epoch", "lr_visual", "lr_other", "loss", "mse", "apm", "phs", "scl", "val_stft", "val_stft_mono_mono", "val_mse", "seconds")
+LOG_COLUMNS = ("step", "epoch", "lr_visual", "lr_other", "loss", "mse", "mse_mono_mono", "apm", "phs", "scl", "val_stft", "val_stft_mono_mono", "val_mse", "seconds")
 # Settings a resumed run may change without breaking exactness.
-RESUME_MUTABLE = ("stop_after", "progress", "threads", "device", "max_steps_unused")
+RESUME_MUTABLE = ("stop_after", "progress", "threads", "device")
 
 
 @dataclass
@@ -310,6 +310,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 out_dict = net(mono, frame, return_features=True, **kwargs)
             loss, parts = total_loss(out_dict, diff, mono, cfg.model)
+            parts["mse_mono_mono"] = diff.detach().pow(2).mean()  # what predicting diff = 0 would score on this batch
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
@@ -376,6 +377,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
 @click.option("--num-workers", type=int, default=None, help="DataLoader worker processes per rank.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None, help="fp32, or bf16 autocast.")
 @click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm to this value.")
+@click.option("--resize", "resize_hw", default=None, help="HxW the frame is resized to before cropping (paper 240x480).")
+@click.option("--crop", "crop_hw", default=None, help="HxW of the crop fed to the network (paper 224x448).")
+@click.option("--lr-visual", type=float, default=None, help="Learning rate of the ResNet-18 trunk (paper 5e-5).")
+@click.option("--lr-other", type=float, default=None, help="Learning rate of everything else (paper 5e-4).")
 @click.option("--visual-init", default=None, help="imagenet (torchvision's cache), random, or a path to ResNet-18 weights.")
 @click.option("--select-on", type=click.Choice(["val", "test"]), default=None, help="List that picks best.pt. 'test' only mimics the official code and is recorded as such.")
 @click.option("--val-every-epochs", type=int, default=None, help="Validate (and maybe update best.pt) every N epochs.")
@@ -384,17 +389,18 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Training device.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def main(root, dataset, protocol, split, preset, out, max_steps, epochs, stop_after, resume, arch, no_avad, loss, scl_weight,
-         samples_per_clip, batch_size, num_workers, precision, grad_clip, visual_init, select_on, val_every_epochs, seed,
-         threads, device, no_progress):
+         samples_per_clip, batch_size, num_workers, precision, grad_clip, resize_hw, crop_hw, lr_visual, lr_other, visual_init,
+         select_on, val_every_epochs, seed, threads, device, no_progress):
     """Train CCStereo (or a baseline) on a dataset's shards; best checkpoint chosen on the validation list.
 
     Runs under `torchrun --nproc_per_node N ccs-train ...` for multi-process training.
     """
-    model_overrides = {"arch": arch, "avad": False if no_avad else None, "loss": loss, "scl_weight": scl_weight, "visual_init": visual_init}
+    model_overrides = {"arch": arch, "avad": False if no_avad else None, "loss": loss, "scl_weight": scl_weight, "visual_init": visual_init,
+                       "resize": _hw(resize_hw, "--resize"), "crop": _hw(crop_hw, "--crop")}
     if arch == "mono2binaural":  # the 2.5D baseline trains with MSE only
         model_overrides.update(loss=loss or "mse", scl_weight=scl_weight or 0.0)
     cfg = _preset(preset, model_overrides, root=str(root), dataset=dataset, protocol=protocol, split=str(split), out=str(out),
-                  max_steps=max_steps, epochs=epochs, stop_after=stop_after, samples_per_clip=samples_per_clip, batch_size=batch_size,
+                  max_steps=max_steps, epochs=epochs, lr_visual=lr_visual, lr_other=lr_other, stop_after=stop_after, samples_per_clip=samples_per_clip, batch_size=batch_size,
                   num_workers=num_workers, precision=precision, grad_clip=grad_clip, select_on=select_on,
                   val_every_epochs=val_every_epochs, seed=seed, threads=threads, device=device, progress=False if no_progress else None)
     try:
@@ -407,6 +413,16 @@ def main(root, dataset, protocol, split, preset, out, max_steps, epochs, stop_af
 
 
 _preset = preset
+
+
+def _hw(text: str | None, option: str) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected HxW, e.g. 224x448, got {text!r}", param_hint=option) from None
+    return h, w
 
 if __name__ == "__main__":
     main()

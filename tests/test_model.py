@@ -107,13 +107,13 @@ def test_overfits_one_batch():
     frame = torch.randn(2, 3, 32, 64, generator=g)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
-    for _ in range(30):
+    for _ in range(20):
         loss = mse_loss(model(mono, frame), target)
         losses.append(loss.item())
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert min(losses[-5:]) < 0.02 * losses[0]
+    assert min(losses[-3:]) < 0.05 * losses[0]
 
 
 def test_checkpoint_roundtrip_rebuilds_the_model(tmp_path):
