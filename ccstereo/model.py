@@ -225,8 +225,14 @@ class MaskDecoder(nn.Module):
         return match_size(mask, AUDIO_INPUT_HW)
 
 
+# Learned position embeddings start at the scale of the tokens they are added to (BN + ReLU outputs, RMS ~0.7).
+# At 0.02 (the weight init) attention is blind to where a visual token sits -- shuffling the tokens (the SCL
+# negative) left the fused vector unchanged and the SCL loss stuck at log 2 for hundreds of steps.
+POSITION_INIT_STD = 0.5
+
+
 def init_audio_side(module: nn.Module) -> None:
-    """Conv/linear weights N(0, 0.02), BN weights N(1, 0.02), biases 0 (SPEC 7)."""
+    """Conv/linear weights N(0, 0.02), BN weights N(1, 0.02), biases 0 (SPEC 7); positions N(0, POSITION_INIT_STD)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, 0.02)
@@ -237,7 +243,7 @@ def init_audio_side(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
     for name, p in module.named_parameters():
         if name.split(".")[-1].startswith("pos_"):
-            nn.init.normal_(p, 0.0, 0.02)
+            nn.init.normal_(p, 0.0, POSITION_INIT_STD)
 
 
 class CCStereo(nn.Module):
