@@ -46,7 +46,12 @@ def make_clips(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 @click.option("--repeats", default=3, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--chunk", default=4, show_default=True, help="clips per batched transform")
-def main(clips: int, repeats: int, seed: int, chunk: int) -> None:
+@click.option("--threads", default=None, type=int,
+              help="torch CPU threads (default: torch's choice); 1 compares like with like against numpy")
+@click.option("--device", default="cpu", show_default=True, help="where the batched metrics run (cpu, cuda)")
+def main(clips: int, repeats: int, seed: int, chunk: int, threads: int | None, device: str) -> None:
+    if threads:
+        torch.set_num_threads(threads)
     pred, true = make_clips(clips, seed)
     ref_times, batch_times = [], []
     ref = batched = None
@@ -55,12 +60,13 @@ def main(clips: int, repeats: int, seed: int, chunk: int) -> None:
         ref = [reference_metrics(pred[i], true[i]) for i in range(clips)]
         ref_times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        batched = compute_metrics_batch(pred, true, chunk=chunk)
+        batched = compute_metrics_batch(pred, true, chunk=chunk, device=device)
         batch_times.append(time.perf_counter() - t0)
     worst = max(abs(batched[k][i] - ref[i][k]) / max(abs(ref[i][k]), 1e-12)
                 for k in METRIC_NAMES for i in range(clips))
     out = {
-        "clips": clips, "repeats": repeats, "chunk": chunk, "torch_threads": torch.get_num_threads(),
+        "clips": clips, "repeats": repeats, "chunk": chunk, "device": device,
+        "torch_threads": torch.get_num_threads(),
         "reference_s": float(np.median(ref_times)), "batched_s": float(np.median(batch_times)),
         "speedup": float(np.median(ref_times) / np.median(batch_times)),
         "max_relative_disagreement": float(worst),
