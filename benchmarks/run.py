@@ -531,7 +531,7 @@ def dry_run(cfg: BenchConfig, preset: TablePreset, jobs: list[Job], preset_name:
     device = resolve_device(cfg.device)
     root = Path(cfg.root)
     measured: dict[str, tuple[float, float]] = {}
-    lines, total = [], 0.0
+    lines, total, unknown = [], 0.0, 0
     out_dir = Path(cfg.out) / f"table-{preset.table}"
     for job in jobs:
         spec = job.method
@@ -559,16 +559,21 @@ def dry_run(cfg: BenchConfig, preset: TablePreset, jobs: list[Job], preset_name:
             measured[key] = measure_step_seconds(tcfg.model, tcfg.batch_size, device, repeats=1)
         step_s, window_s = measured.get(key, (0.0, 0.0))
         windows = len(window_starts(160_000, cfg.hop, SEGMENT_SAMPLES)) * (n_test or 0)
-        est = (steps or 0) * step_s + windows * window_s
+        # unknown without the split lists (data not sharded yet): say so rather than estimate zero
+        est = None if steps is None or n_test is None else steps * step_s + windows * window_s
         if not done:
-            total += est
+            if est is None:
+                unknown += 1
+            else:
+                total += est
         lines.append({
             "dataset": job.section.dataset, "protocol": job.section.protocol, "split": job.split,
             "method": spec.name, "action": "skip (finished)" if done else action, "train_clips": n_train,
-            "test_clips": n_test, "step_seconds": round(step_s, 4), "estimated_seconds": round(est, 1),
+            "test_clips": n_test, "step_seconds": round(step_s, 4),
+            "estimated_seconds": None if est is None else round(est, 1),
         })
     return {"table": preset.table, "preset": preset_name, "device": device_description(device),
-            "jobs": lines, "estimated_seconds": round(total, 1),
+            "jobs": lines, "estimated_seconds": round(total, 1), "jobs_without_estimate": unknown,
             "note": "estimate = steps x measured training step (network only, no data loading) + test windows x "
                     "measured inference time per window"}
 
