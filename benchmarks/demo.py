@@ -4,8 +4,8 @@
 
 1. generate the synthetic world (``pipelines.synth``) in ``DIR/world`` (kept if already there);
 2. serve it on 127.0.0.1 and point its dataset specs at that port;
-3. fetch, prepare and shard the FAIR-Play-like set (``--datasets`` for more) into ``DIR/data`` through the same
-   library functions ``ccs-data`` calls (each stage resumes: a rerun redoes nothing that is done);
+3. fetch, prepare, shard and verify the four datasets (``--datasets`` for fewer) into ``DIR/data`` through the
+   same library functions ``ccs-data`` calls (each stage resumes: a rerun redoes nothing that is done);
 4. ``ccs-bench run --table synthetic`` into ``DIR/bench``: Mono-Mono, Mono2Binaural, CCStereo (cpu-small) and
    CCStereo with frames shuffled across clips; the report is ``DIR/bench/table-synthetic/report.md``.
 """
@@ -29,6 +29,7 @@ def build_data(work: Path, seed: int, port: int, size: str, datasets: tuple[str,
     from pipelines.shard import shard_dataset
     from pipelines.spec import load_spec
     from pipelines.synth.world import generate_world, write_specs
+    from pipelines.verify import verify_dataset
 
     world = work / "world"
     data = work / "data"
@@ -50,6 +51,9 @@ def build_data(work: Path, seed: int, port: int, size: str, datasets: tuple[str,
             prepare_dataset(spec, data, progress=progress)
             _say(f"[3/4] {dataset}: shard")
             shard_dataset(data, dataset, progress=progress)
+            problems = verify_dataset(data, dataset, decode_frames=False)  # JPEG headers only: fast
+            if problems:
+                raise click.ClickException(f"{dataset}: verify found {len(problems)} problems, first: {problems[0]}")
     finally:
         stop(server, thread)
     return data
@@ -67,8 +71,8 @@ def _say(msg: str) -> None:
               help="Loopback port for the world's server (0: any free port).")
 @click.option("--size", type=click.Choice(["tiny", "small"]), default="small", show_default=True,
               help="World size: small is enough to train on a CPU; tiny only checks the plumbing.")
-@click.option("--datasets", multiple=True, type=click.Choice(DATASETS), default=("fair-play",), show_default=True,
-              help="Datasets to fetch/prepare/shard (the synthetic table uses fair-play).")
+@click.option("--datasets", multiple=True, type=click.Choice(DATASETS), default=DATASETS, show_default=True,
+              help="Datasets to fetch/prepare/shard/verify (the synthetic table uses fair-play, always included).")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None,
               help="Training steps per model (default: the cpu-small preset's epochs).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")

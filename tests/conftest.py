@@ -115,3 +115,26 @@ def world_server(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory):
         yield ServedWorld(root=tiny_world, port=port, specs_dir=specs_dir, truth=read_jsonl(tiny_world / "truth.jsonl"))
     finally:
         stop(server, thread)
+
+
+@pytest.fixture(scope="session")
+def world_chain(world_server: ServedWorld, tmp_path_factory: pytest.TempPathFactory):
+    """fetch (loopback) -> prepare -> shard for the four datasets of the tiny synthetic world.
+
+    Returns ``(data_root, {dataset: PrepareSummary})``; shared by the prepare tests and the Table 2 bench test.
+    """
+    from pipelines.fetch import fetch_dataset
+    from pipelines.prepare import prepare_dataset
+    from pipelines.shard import shard_dataset
+    from pipelines.spec import load_spec
+    from pipelines.youtube import YtdlpConfig
+
+    root = tmp_path_factory.mktemp("world-chain")
+    fast = YtdlpConfig(retries=1, fragment_retries=1, extractor_retries=1, socket_timeout_s=10)
+    summaries = {}
+    for ds in ("music-stereo", "yt-music", "yt-clean", "fair-play"):
+        spec = load_spec(world_server.spec_path(ds))
+        fetch_dataset(spec, root, progress=False, ytdlp=fast)
+        summaries[ds] = prepare_dataset(spec, root, jobs=2 if ds == "fair-play" else 1)
+        shard_dataset(root, ds)
+    return root, summaries

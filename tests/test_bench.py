@@ -211,13 +211,14 @@ def test_ccs_infer_cli_writes_binaural_wav_and_compares(fake_world, tmp_path):
     assert res.exit_code != 0 and "checkpoint" in res.output
 
 
-def test_table_2_reproduction_trains_every_method_on_all_five_splits(fake_world):
-    """The reproducibility check: ccs-bench run --table 2 on a tiny FAIR-Play-like set with its 5-split lists,
-    a few training steps per split; the report has five per-split rows per method, the aggregate and the
-    paper's rows, and a rerun reuses everything."""
-    out = fake_world / "t2"
+def test_table_2_reproduction_trains_every_method_on_all_five_splits(world_chain, tmp_path):
+    """The reproducibility check: ccs-bench run --table 2 on the tiny synthetic world's FAIR-Play-like set
+    (fetched, prepared and sharded by ccs-data, with its 5-split lists), a few training steps per split; the
+    report has five per-split rows per method, the aggregate and the paper's rows, and a rerun reuses everything."""
+    data_root, _ = world_chain
+    out = tmp_path / "t2"
     # Mono2Binaural trains through the same code path as CCStereo; it is left out here only to keep CI short
-    args = ["run", "--table", "2", "--root", str(fake_world / "data"), "--out", str(out), "--preset", "cpu-small",
+    args = ["run", "--table", "2", "--root", str(data_root), "--out", str(out), "--preset", "cpu-small",
             "--methods", "Mono-Mono", "--methods", "CCStereo",
             "--max-steps", "1", "--train-batch-size", "2", "--hop", str(FAST_HOP), "--quiet"]
     res = CliRunner().invoke(bench_main, args)

@@ -2,9 +2,9 @@
 and pairing each clip with another clip's frames makes it worse -- the model uses the picture.
 
 The mono mixture carries no position information (SPEC section 11), so only vision can beat Mono-Mono here.
-Runs on ``$CCS_HONESTY_ROOT`` (a data root with the synthetic world's ``fair-play`` shards and 5-split lists,
-as ``ccs-data synth/fetch/prepare/shard`` write them) when set, else on the fake shards of
-``tests/shard_fixtures.py`` (same schema, same property). ``$CCS_HONESTY_STEPS`` sets the training steps.
+Runs on the ``small`` synthetic world built by the main job's own chain (synth -> serve -> fetch -> prepare ->
+shard, ``benchmarks.demo.build_data``), or on ``$CCS_HONESTY_ROOT`` (a data root holding that world's
+``fair-play`` shards and split lists) when set. ``$CCS_HONESTY_STEPS`` sets the training steps.
 The threshold is not a knob: if the preset cannot reach it in CI time, the preset or the world changes.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.run import BenchConfig, run_table
-from shard_fixtures import make_fake_dataset
+from benchmarks.demo import build_data
 
-STEPS = int(os.environ.get("CCS_HONESTY_STEPS", "200"))
+STEPS = int(os.environ.get("CCS_HONESTY_STEPS", "300"))
 MIN_IMPROVEMENT = 0.30  # CCStereo STFT <= (1 - 0.30) x Mono-Mono STFT
 
 
@@ -26,8 +26,7 @@ MIN_IMPROVEMENT = 0.30  # CCStereo STFT <= (1 - 0.30) x Mono-Mono STFT
 def test_ccstereo_uses_the_picture_on_the_synthetic_table(tmp_path):
     root = os.environ.get("CCS_HONESTY_ROOT")
     if root is None:
-        root = tmp_path / "data"
-        make_fake_dataset(root, n_clips=40, protocols={"5-split": 1}, frame_size=(60, 120))
+        root = build_data(tmp_path / "work", seed=0, port=0, size="small", datasets=("fair-play",), progress=False)
     cfg = BenchConfig(
         table="synthetic", root=str(root), out=str(tmp_path / "bench"), max_steps=STEPS,
         methods=("Mono-Mono", "CCStereo", "CCStereo, frames shuffled across clips"),

@@ -312,23 +312,6 @@ WORLD_FAULT_OUTCOME = {
 }
 
 
-@pytest.fixture(scope="module")
-def world_chain(world_server, tmp_path_factory):
-    """fetch (loopback) -> prepare -> shard for the four datasets of the tiny synthetic world."""
-    from pipelines.fetch import fetch_dataset
-    from pipelines.youtube import YtdlpConfig
-
-    root = tmp_path_factory.mktemp("world-chain")
-    fast = YtdlpConfig(retries=1, fragment_retries=1, extractor_retries=1, socket_timeout_s=10)
-    summaries = {}
-    for ds in ("music-stereo", "yt-music", "yt-clean", "fair-play"):
-        spec = load_spec(world_server.spec_path(ds))
-        fetch_dataset(spec, root, progress=False, ytdlp=fast)
-        summaries[ds] = prepare_dataset(spec, root, jobs=2 if ds == "fair-play" else 1)
-        shard_dataset(root, ds)
-    return root, summaries
-
-
 @pytest.mark.parametrize("dataset", ["music-stereo", "yt-music", "yt-clean", "fair-play"])
 def test_world_every_video_ends_as_its_truth_says(world_server, world_chain, dataset):
     root, _ = world_chain
