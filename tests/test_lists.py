@@ -26,7 +26,9 @@ from pipelines.lists import (
 )
 from pipelines.spec import parse_spec
 
-UPSTREAM = Path("/work/shared/upstream")
+# shared/ lies beside the checkout (CI: a copy beside the fresh clone); read-only reference copies, never committed
+UPSTREAM = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "upstream", Path("/work/shared/upstream"))
+                 if p.is_dir()), Path("/work/shared/upstream"))
 needs_upstream = pytest.mark.skipif(not UPSTREAM.is_dir(), reason="real upstream lists not available here")
 SHA = "0" * 64  # the table builder reads files already verified by fetch; hashes are not checked here
 
