@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import io
 import math
-import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -222,11 +221,15 @@ class DecodedVideo:
     source_channels: int
 
 
-def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """The audio track at 16 kHz as float32 ``[C, T]`` (C = 1 or 2) and the source's channel count."""
-    from pipelines.ffmpeg import run_ffmpeg
+def decode_video(path: str | Path) -> DecodedVideo:
+    """Decode a video file for :func:`binauralize`; stereo is downmixed to ``mono = L + R`` (SPEC section 2)."""
+    # the same decoders as ccs-data prepare, so a frame at inference is timed and scaled as in training
+    from pipelines.media import FrameSpec, MediaError, decode_audio, iter_frames
     from pipelines.probe import probe
 
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
     info = probe(path)
     if info.audio is None:
         raise ValueError(f"{path}: no audio stream")
@@ -234,48 +237,13 @@ def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
     if channels not in (1, 2):
         raise ValueError(f"{path}: {channels}-channel audio; ccs-infer takes mono or stereo (decode ambisonics "
                          "to binaural with ccs-data prepare first)")
-    raw = run_ffmpeg(["-i", str(path), "-map", "0:a:0", "-vn", "-ac", str(channels), "-ar", str(SAMPLE_RATE),
-                      "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"])
-    audio = np.frombuffer(raw, dtype="<f4").reshape(-1, channels).T.copy()
-    if audio.shape[1] == 0:
-        raise ValueError(f"{path}: the audio stream decodes to no samples")
-    return audio, channels
-
-
-def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
-    """Frames at 10 fps resized to 480x240 RGB, streamed from ffmpeg's stdout (no temporary image files)."""
-    from pipelines.ffmpeg import ffmpeg_exe
-
-    frame_bytes = FRAME_WIDTH * FRAME_HEIGHT * 3
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path), "-map", "0:v:0",
-           "-an", "-vf", f"fps={FPS},scale={FRAME_WIDTH}:{FRAME_HEIGHT}", "-pix_fmt", "rgb24",
-           "-f", "rawvideo", "pipe:1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
     try:
-        while True:
-            buf = proc.stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
-                break
-            yield np.frombuffer(buf, dtype=np.uint8).reshape(FRAME_HEIGHT, FRAME_WIDTH, 3)
-        err = proc.stderr.read().decode("utf-8", "replace").strip()
-        if proc.wait() != 0:
-            raise ValueError(f"{path}: ffmpeg could not decode the video: {err.splitlines()[-1:] or '?'}")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
-
-
-def decode_video(path: str | Path) -> DecodedVideo:
-    """Decode a video file for :func:`binauralize`; stereo is downmixed to ``mono = L + R`` (SPEC section 2)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    audio, channels = decode_audio(path)
-    frames = list(iter_frames(path))
+        audio = decode_audio(path, in_channels=channels, out_channels=channels)
+        if audio.shape[1] == 0:
+            raise ValueError(f"{path}: the audio stream decodes to no samples")
+        frames = list(iter_frames(path, FrameSpec()))
+    except MediaError as exc:
+        raise ValueError(str(exc)) from None
     if not frames:
         raise ValueError(f"{path}: no video frames (an audio-only file cannot guide binauralisation)")
     if channels == 2:

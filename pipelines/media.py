@@ -42,6 +42,8 @@ def audio_filter(in_channels: int, out_channels: int, sample_rate: int = SAMPLE_
         return f"channelmap=map=0|1|2:channel_layout=3.0,{resample}"
     if out_channels == 2 and in_channels == 2:
         return f"channelmap=map=0|1:channel_layout=stereo,{resample}"
+    if out_channels == 1 and in_channels == 1:  # ccs-infer accepts mono videos
+        return f"channelmap=map=0:channel_layout=mono,{resample}"
     raise MediaError(f"cannot decode {in_channels} channels as {out_channels}")
 
 
