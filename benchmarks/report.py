@@ -122,9 +122,11 @@ def render_markdown(summary: dict[str, Any], plots: Sequence[str] = ()) -> str:
     for sec in summary["sections"]:
         lines += [f"## {sec['dataset']} ({sec['protocol']}, splits {', '.join(sec['splits'])})", ""]
         head = "| method | " + " | ".join(f"{c} {arrows[c]}" for c in cols) + " |"
-        lines += ["### This run (mean ± std over splits)", "", head, "|---|" + "---|" * len(cols)]
+        several = len(sec["splits"]) > 1  # one split has no spread to report
+        title = "mean ± std over splits" if several else "one split"
+        lines += [f"### This run ({title})", "", head, "|---|" + "---|" * len(cols)]
         for m in sec["methods"]:
-            cells = [f"{_fmt(m['mean'][c])} ± {_fmt(m['std'][c])}" for c in cols]
+            cells = [_fmt(m["mean"][c]) + (f" ± {_fmt(m['std'][c])}" if several else "") for c in cols]
             lines.append(f"| {m['method']} | " + " | ".join(cells) + " |")
         lines += ["", "### Against the paper", "",
                   "| method | " + " | ".join(f"{c} ours / paper (diff)" for c in cols) + " |",
