@@ -7,7 +7,6 @@ Runs in a plain process or under ``torchrun --nproc_per_node N`` (DDP: gloo on C
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
@@ -31,7 +30,7 @@ from tqdm import tqdm
 import ccstereo
 from ccstereo.audio import segment_specs
 from ccstereo.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from ccstereo.config import ARCHS, PRESETS, ModelConfig, TrainConfig, preset
+from ccstereo.config import ARCHS, PRESETS, TrainConfig, preset
 from ccstereo.data import ShardPlan, StreamConfig, TrainStream, iter_eval_batches
 from ccstereo.frames import augment_batch
 from ccstereo.losses import total_loss

@@ -37,6 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from ccstereo.constants import (
     AUDIO_MEMBER,
@@ -685,7 +686,7 @@ def prepare_dataset(
             reasons[result["reason"]] += 1
         record(task.video_id, result["status"], result["reason"], result["detail"], len(kept))
 
-    bar = _progress(len(todo), progress, spec.name)
+    bar = tqdm(total=len(todo), desc=f"prepare {spec.name}", unit="video", disable=not progress)
     if jobs == 1 or len(todo) <= 1:
         for task in todo:
             try:
@@ -709,22 +710,6 @@ def prepare_dataset(
     summary.reasons = dict(sorted(reasons.items()))
     write_manifests(spec, layout, [t.video_id for t in tasks])
     return summary
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, enabled: bool, desc: str):
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=f"prepare {desc}", unit="video")
 
 
 # ------------------------------------------------------------------------------------------------ manifests

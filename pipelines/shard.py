@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from ccstereo.constants import SHARD_PATTERN
 from pipelines.io import atomic_output, atomic_write_text, read_jsonl
 from pipelines.layout import DatasetLayout
@@ -111,11 +113,7 @@ def shard_dataset(root: str | Path, dataset: str, *, maxcount: int = DEFAULT_MAX
     summary = ShardSummary(dataset=dataset)
     layout.shards_dir.mkdir(parents=True, exist_ok=True)
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(clips), desc=f"shard {dataset}", unit="clip")
+    bar = tqdm(total=len(clips), desc=f"shard {dataset}", unit="clip", disable=not progress)
     samples = _kept_samples(layout, clips)
     for index, start in enumerate(range(0, len(clips), maxcount)):
         path = layout.shard_path(index)
@@ -125,11 +123,9 @@ def shard_dataset(root: str | Path, dataset: str, *, maxcount: int = DEFAULT_MAX
                 for name, data in next(samples):
                     add_member(tar, name, data)
                 summary.samples += 1
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
         summary.shards.append(str(path))
-    if bar is not None:
-        bar.close()
+    bar.close()
     _remove_stale_shards(layout, len(summary.shards))
 
     for (protocol, split, part), keys in split_lists(clips).items():

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from ccstereo.constants import (
     AUDIO_MEMBER,
     CLIP_SAMPLES,
@@ -134,11 +136,7 @@ def verify_dataset(root: str | Path, dataset: str, *, progress: bool = False,
     if not shards:
         return [Problem(str(layout.shards_dir), "no shards")]
     seen: Counter[str] = Counter()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(shards), desc=f"verify {dataset}", unit="shard")
+    bar = tqdm(total=len(shards), desc=f"verify {dataset}", unit="shard", disable=not progress)
     for shard in shards:
         n = 0
         try:
@@ -155,10 +153,8 @@ def verify_dataset(root: str | Path, dataset: str, *, progress: bool = False,
                                                 f"({type(exc).__name__}: {exc})"))
         if n == 0:
             problems.append(Problem(shard.name, "empty shard"))
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+        bar.update(1)
+    bar.close()
     for key, count in sorted(seen.items()):
         if count > 1:
             problems.append(Problem(key, f"appears {count} times in the shards"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from click.testing import CliRunner
 
 from benchmarks import report
 from benchmarks.cli import main as bench_main
-from benchmarks.run import BenchConfig, _shuffled_pairs, parse_checkpoint_args, plan, run_table
+from benchmarks.run import BenchConfig, _shuffled_pairs, parse_checkpoint_args, plan
 from benchmarks.tables import TABLES, get_table, paper_row, paper_rows, slugify
 from ccstereo.checkpoint import save_checkpoint
 from ccstereo.config import preset
