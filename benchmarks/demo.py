@@ -18,18 +18,15 @@ from pathlib import Path
 
 import click
 
-from ccstereo.constants import DATASETS
+from pipelines.recipes import DATASETS
 
 
 def build_data(work: Path, seed: int, port: int, size: str, datasets: tuple[str, ...], progress: bool) -> Path:
     """Steps 1-3; returns the data root holding ``<dataset>/shards`` and ``<dataset>/splits``."""
-    from pipelines.fetch import fetch_dataset
-    from pipelines.prepare import prepare_dataset
+    from pipelines.chain import build_dataset
     from pipelines.serve import start_server, stop
-    from pipelines.shard import shard_dataset
     from pipelines.spec import load_spec
     from pipelines.synth.world import generate_world, write_specs
-    from pipelines.verify import verify_dataset
 
     world = work / "world"
     data = work / "data"
@@ -45,13 +42,8 @@ def build_data(work: Path, seed: int, port: int, size: str, datasets: tuple[str,
         _say(f"[2/4] serving {world} at http://127.0.0.1:{bound}/")
         for dataset in datasets:
             spec = load_spec(specs / f"{dataset}.toml", dataset=dataset)
-            _say(f"[3/4] {dataset}: fetch")
-            fetch_dataset(spec, data, progress=progress)
-            _say(f"[3/4] {dataset}: prepare")
-            prepare_dataset(spec, data, progress=progress)
-            _say(f"[3/4] {dataset}: shard")
-            shard_dataset(data, dataset, progress=progress)
-            problems = verify_dataset(data, dataset, decode_frames=False)  # JPEG headers only: fast
+            _say(f"[3/4] {dataset}: fetch, prepare, shard, verify")
+            problems = build_dataset(spec, data, progress=progress).problems
             if problems:
                 raise click.ClickException(f"{dataset}: verify found {len(problems)} problems, first: {problems[0]}")
     finally:

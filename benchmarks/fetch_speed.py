@@ -59,7 +59,7 @@ def _fetch_all(specs: dict, root: Path, jobs: int, rate: int | None) -> tuple[fl
 
 def main(argv: list[str] | None = None) -> dict:
     from pipelines.serve import stop
-    from pipelines.synth import generate_world, write_specs
+    from pipelines.synth.world import generate_world, write_specs
     from pipelines.youtube import parse_rate
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from ccstereo.config import preset as train_preset
-from ccstereo.constants import CLIP_SAMPLES, FRAME_HEIGHT, FRAME_WIDTH, FRAMES_PER_CLIP, INFER_HOP_SAMPLES
+from ccstereo.constants import INFER_HOP_SAMPLES
 from ccstereo.infer import binauralize, window_starts
 from ccstereo.model import build_model
+from pipelines.contract import CLIP_SAMPLES, FRAME_HEIGHT, FRAME_WIDTH, FRAMES_PER_CLIP
 
 
 def _median_time(fn, repeats: int) -> float:

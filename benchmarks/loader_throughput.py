@@ -14,7 +14,6 @@ import argparse
 import datetime
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,15 +22,25 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the shard fixture writer lives with the tests
 
-from ccstereo.audio import normalise_rms  # noqa: E402
-from ccstereo.config import preset  # noqa: E402
-from ccstereo.constants import CLIP_SAMPLES, SEGMENT_SAMPLES  # noqa: E402
-from ccstereo.data import ShardPlan, StreamConfig, TrainStream, frame_index_for  # noqa: E402
-from ccstereo.frames import JITTER_RANGE, augment_batch, crop, decode_jpeg, normalise_imagenet, colour_jitter, resize, to_unit_float  # noqa: E402
-from ccstereo.shards import iter_clips  # noqa: E402
-from shard_fixtures import make_fake_dataset  # noqa: E402
+from ccstereo.audio import normalise_rms
+from ccstereo.config import preset
+from ccstereo.constants import SEGMENT_SAMPLES
+from ccstereo.data import ShardPlan, StreamConfig, TrainStream
+from ccstereo.frames import (
+    JITTER_RANGE,
+    augment_batch,
+    colour_jitter,
+    crop,
+    decode_jpeg,
+    normalise_imagenet,
+    resize,
+    segment_frame_index,
+    to_unit_float,
+)
+from pipelines.contract import CLIP_SAMPLES
+from pipelines.shards import iter_clips
+from pipelines.synth.fakeshards import make_fake_dataset
 
 
 def streaming(plan: ShardPlan, cfg, batches: int, seed: int, augment: bool) -> tuple[float, float, int]:
@@ -60,7 +69,7 @@ def naive(shards: list[Path], keys: list[str], cfg, samples: int, seed: int) -> 
         clip = next(iter_clips(shards, [key]))
         start = int(rng.integers(0, CLIP_SAMPLES - SEGMENT_SAMPLES + 1))
         normalise_rms(torch.from_numpy(clip.audio[:, start : start + SEGMENT_SAMPLES]))
-        k = frame_index_for(start, len(clip.frames))
+        k = segment_frame_index(start, len(clip.frames))
         for idx in (k, max(k - 1, 0)):
             img = resize(decode_jpeg(clip.frames[idx]), cfg.model.resize)
             top = int(rng.integers(0, cfg.model.resize[0] - cfg.model.crop[0] + 1))

@@ -1,5 +1,5 @@
 """Batched metrics (``ccstereo.metrics.compute_metrics_batch``) against the per-clip numpy/scipy reference
-(``tests/metrics_reference.py``) on the same clips, in one run; also checks that both agree.
+(``benchmarks/metrics_reference.py``) on the same clips, in one run; also checks that both agree.
 
     .venv/bin/python -m benchmarks.metrics_speed --clips 200 --repeats 3
 
@@ -9,19 +9,15 @@ Prints one JSON object: median seconds of each, the speed-up, the largest relati
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 
 import click
 import numpy as np
 import torch
 
-from ccstereo.constants import CLIP_SAMPLES, SAMPLE_RATE
+from benchmarks.metrics_reference import reference_metrics
 from ccstereo.metrics import METRIC_NAMES, compute_metrics_batch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from metrics_reference import reference_metrics  # noqa: E402
+from pipelines.contract import CLIP_SAMPLES, SAMPLE_RATE
 
 
 def make_clips(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -36,8 +36,8 @@ from benchmarks.tables import MethodSpec, Section, TablePreset, get_table
 from ccstereo.constants import INFER_HOP_SAMPLES, SEGMENT_SAMPLES
 from ccstereo.infer import JpegFrames, binauralize, window_starts
 from ccstereo.metrics import METRIC_NAMES, PAD_MODES, compute_metrics_batch
+from pipelines.contract import DatasetLayout
 from pipelines.io import sha256_file
-from pipelines.layout import DatasetLayout
 
 REPO = Path(__file__).resolve().parents[1]
 METRIC_CHUNK = 4  # test clips scored together by the batched metrics (4 is fastest on CPU: cache)
@@ -270,7 +270,7 @@ def evaluate_split(
     ``model=None`` is Mono-Mono (L = R = mono / 2). With ``spec.shuffle_frames`` each clip is paired with the
     frames of the next test clip in key order (the last with the first): same network, wrong picture.
     """
-    from ccstereo.shards import iter_clips, list_shards, read_split_keys
+    from pipelines.shards import iter_clips, list_shards, read_split_keys
 
     keys = read_split_keys(root, section.dataset, section.protocol, split, "test")
     if not keys:
@@ -491,9 +491,8 @@ def measure_step_seconds(model_cfg: Any, batch_size: int, device: torch.device, 
     The step is forward + MSE + backward + Adam on the real network; data loading and the SCL/REC extra
     passes are not included, so the estimate is a lower bound.
     """
-    from ccstereo.model import build_model
-
     from ccstereo.constants import N_FREQ, N_SEGMENT_FRAMES
+    from ccstereo.model import build_model
 
     model = build_model(model_cfg).to(device)
     params = [p for p in model.parameters() if p.requires_grad]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,15 +20,14 @@ import torch
 from torch.utils.data import DataLoader
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
-from ccstereo.audio import segment_specs  # noqa: E402
-from ccstereo.config import preset  # noqa: E402
-from ccstereo.data import ShardPlan, StreamConfig, TrainStream  # noqa: E402
-from ccstereo.frames import augment_batch  # noqa: E402
-from ccstereo.losses import total_loss  # noqa: E402
-from ccstereo.model import build_model  # noqa: E402
-from shard_fixtures import make_fake_dataset  # noqa: E402
+from ccstereo.audio import segment_specs
+from ccstereo.config import preset
+from ccstereo.data import ShardPlan, StreamConfig, TrainStream
+from ccstereo.frames import augment_batch
+from ccstereo.losses import total_loss
+from ccstereo.model import build_model
+from pipelines.synth.fakeshards import make_fake_dataset
 
 
 def sync(device: torch.device) -> None:

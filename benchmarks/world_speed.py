@@ -53,7 +53,7 @@ def _encode_floor(out_dir: Path, size: str) -> float:
 
 
 def bench_generate(repeats: int) -> dict:
-    from pipelines.synth import generate_world
+    from pipelines.synth.world import generate_world
 
     gen, floor = [], []
     for _ in range(repeats):

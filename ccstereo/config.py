@@ -10,7 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ccstereo.constants import CROP_HEIGHT, CROP_WIDTH, FRAME_HEIGHT, FRAME_WIDTH
+from ccstereo.constants import CROP_HEIGHT, CROP_WIDTH
+from pipelines.contract import FRAME_HEIGHT, FRAME_WIDTH
 
 ARCHS = ("ccstereo", "mono2binaural", "mono-mono")
 LOSSES = ("mse", "rec")

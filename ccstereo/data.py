@@ -17,7 +17,6 @@ Design (why it is shaped like this):
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count
@@ -29,15 +28,10 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ccstereo.audio import normalise_rms
-from ccstereo.constants import AUDIO_MEMBER, CLIP_SAMPLES, FPS, SAMPLE_RATE, SEGMENT_SAMPLES
-from ccstereo.frames import JITTER_RANGE, crop, decode_jpeg, eval_frame, resize
-from ccstereo.shards import RawClip, check_raw_clip, index_shard, iter_raw_clips
-
-
-def frame_index_for(start: int, n_frames: int) -> int:
-    """The frame containing the segment's centre time c: ``min(floor(c * fps), n_frames - 1)`` (SPEC 2)."""
-    centre_s = (start + SEGMENT_SAMPLES / 2) / SAMPLE_RATE
-    return min(int(math.floor(centre_s * FPS)), n_frames - 1)
+from ccstereo.constants import SEGMENT_SAMPLES
+from ccstereo.frames import JITTER_RANGE, crop, decode_jpeg, eval_frame, resize, segment_frame_index
+from pipelines.contract import AUDIO_MEMBER, CLIP_SAMPLES
+from pipelines.shards import RawClip, check_raw_clip, index_shard, iter_raw_clips
 
 
 @dataclass(frozen=True)
@@ -112,7 +106,7 @@ def draw_sample(rng: np.random.Generator, clip: RawClip, cfg: StreamConfig) -> S
     """Random segment start (uniform over the clip), its centre frame and the previous one, crops and jitter."""
     n_frames = clip.frame_count()
     start = int(rng.integers(0, CLIP_SAMPLES - SEGMENT_SAMPLES + 1))
-    k = frame_index_for(start, n_frames)
+    k = segment_frame_index(start, n_frames)
 
     def box() -> tuple[int, int]:
         return int(rng.integers(0, cfg.resize[0] - cfg.crop[0] + 1)), int(rng.integers(0, cfg.resize[1] - cfg.crop[1] + 1))
@@ -234,7 +228,7 @@ def iter_eval_batches(
         n_frames = clip.frame_count()
         for start in starts:
             seg = read_segment(clip.get(AUDIO_MEMBER), int(start), f"{clip.shard}: clip {clip.key}")
-            frame = eval_frame(decode_jpeg(clip.frame(frame_index_for(int(start), n_frames)), resize_to), resize_to, crop_to)
+            frame = eval_frame(decode_jpeg(clip.frame(segment_frame_index(int(start), n_frames)), resize_to), resize_to, crop_to)
             pending.append((clip.key, seg, frame))
             if len(pending) == batch_size:
                 yield flush()

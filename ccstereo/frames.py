@@ -14,10 +14,19 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
+from ccstereo.constants import SEGMENT_SAMPLES
+from pipelines.contract import SAMPLE_RATE, frame_index_at
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 JITTER_RANGE = (0.7, 1.3)  # brightness and saturation factors, each uniform in this range (SPEC 8)
 TDSS_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
+
+
+def segment_frame_index(start: int, n_frames: int, window: int = SEGMENT_SAMPLES) -> int:
+    """The frame paired with the segment (or inference window) that starts at sample ``start``: the one on screen
+    at the segment's centre time, ``min(floor(c * fps), n_frames - 1)`` (docs/SPEC.md section 2)."""
+    return frame_index_at((start + window / 2) / SAMPLE_RATE, n_frames)
 
 
 def decode_jpeg(data: bytes, at_least: tuple[int, int] | None = None) -> torch.Tensor:

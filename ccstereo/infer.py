@@ -17,7 +17,6 @@ without TDSS the whole frame is resized to the crop size.
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,16 +29,8 @@ import torch.nn.functional as F
 
 from ccstereo import frames as frames_lib
 from ccstereo.audio import istft_ri, normalise_rms, stft_ri
-from ccstereo.constants import (
-    CROP_HEIGHT,
-    CROP_WIDTH,
-    FPS,
-    FRAME_HEIGHT,
-    FRAME_WIDTH,
-    INFER_HOP_SAMPLES,
-    SAMPLE_RATE,
-    SEGMENT_SAMPLES,
-)
+from ccstereo.constants import CROP_HEIGHT, CROP_WIDTH, INFER_HOP_SAMPLES, SEGMENT_SAMPLES
+from pipelines.contract import FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE
 
 TDSS_POSITIONS = frames_lib.TDSS_POSITIONS
 
@@ -86,12 +77,6 @@ def window_starts(n_samples: int, hop: int = INFER_HOP_SAMPLES, window: int = SE
     if starts[-1] + window < n_samples:
         starts.append(n_samples - window)
     return starts
-
-
-def window_frame_index(start: int, n_frames: int, window: int = SEGMENT_SAMPLES) -> int:
-    """Index of the frame that shows the window's centre time: ``min(floor(c * fps), n_frames - 1)``."""
-    centre_s = (start + window / 2) / SAMPLE_RATE
-    return min(int(math.floor(centre_s * FPS)), n_frames - 1)
 
 
 def tdss_crop_origin(frame_index: int, size: tuple[int, int], crop: tuple[int, int]) -> tuple[int, int]:
@@ -177,7 +162,7 @@ def binauralize(
     # a clip shorter than one window is zero-padded to a window and cut back afterwards
     padded = F.pad(mono_t, (0, max(0, SEGMENT_SAMPLES - n)))
     starts = window_starts(padded.numel(), hop)
-    frame_ids = [window_frame_index(s, len(frames)) for s in starts]
+    frame_ids = [frames_lib.segment_frame_index(s, len(frames)) for s in starts]
     prepared: dict[int, torch.Tensor] = {}  # each needed frame decoded/cropped once
     for i in sorted(set(frame_ids)):
         prepared[i] = prepare_frame(frames[i], i, geometry, tdss)

@@ -308,7 +308,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     """The network named by ``cfg.arch`` ("ccstereo", "mono2binaural", "mono-mono")."""
     if cfg.arch == "ccstereo":
         return CCStereo(cfg)
-    from ccstereo.baselines import MonoMono, Mono2Binaural
+    from ccstereo.baselines import Mono2Binaural, MonoMono
 
     if cfg.arch == "mono2binaural":
         return Mono2Binaural(cfg)

@@ -35,8 +35,8 @@ from ccstereo.data import ShardPlan, StreamConfig, TrainStream, iter_eval_batche
 from ccstereo.frames import augment_batch
 from ccstereo.losses import total_loss
 from ccstereo.model import build_model, visual_trunk_parameters
-from ccstereo.shards import list_shards, read_split_keys
 from pipelines.io import atomic_write_text, read_jsonl, sha256_file, write_jsonl
+from pipelines.shards import list_shards, read_split_keys
 
 LOG_COLUMNS = ("step", "epoch", "lr_visual", "lr_other", "loss", "mse", "mse_mono_mono", "apm", "phs", "scl", "val_stft", "val_stft_mono_mono", "val_mse", "seconds")
 # Settings a resumed run may change without breaking exactness.

@@ -21,9 +21,9 @@ def main() -> None:
 
 def _register() -> None:
     # one import per stage; each module defines its click commands and adds them to ``main``
-    import pipelines.commands_world  # noqa: F401  (synth, serve)
     import pipelines.commands_fetch  # noqa: F401  (fetch, status)
     import pipelines.commands_prepare  # noqa: F401  (prepare, shard, verify, projections)
+    import pipelines.commands_world  # noqa: F401  (synth, serve)
 
 
 _register()

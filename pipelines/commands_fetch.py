@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from ccstereo.constants import DATASETS
 from pipelines.cli import main
 from pipelines.fetch import FetchSetupError, fetch_dataset
 from pipelines.lists import ListFormatError
+from pipelines.recipes import DATASETS
 from pipelines.spec import SpecError, load_spec
 from pipelines.status import dataset_status, format_status, status_json
 from pipelines.youtube import parse_rate

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ccstereo.constants import DATASETS
+from pipelines.recipes import DATASETS
 
 _DATASET = click.Choice(DATASETS)
 _ROOT = click.option("--root", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -117,8 +117,8 @@ def verify(dataset, root, headers_only, progress):
 def projections(dataset, root, as_json):
     """List the 360 videos of DATASET whose final projection label differs from the upstream one, with the
     evidence (override, container metadata, pixel-detector scores). Needs `ccs-data prepare` first."""
+    from pipelines.contract import DatasetLayout
     from pipelines.io import read_jsonl
-    from pipelines.layout import DatasetLayout
 
     layout = DatasetLayout(root, dataset)
     if not layout.prepared_videos.exists():

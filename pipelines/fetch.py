@@ -41,9 +41,9 @@ from pipelines.archives import (
     part_path,
     safe_extract,
 )
+from pipelines.contract import DatasetLayout
 from pipelines.ffmpeg import ensure_ffmpeg_on_path
 from pipelines.io import Ledger, atomic_write_bytes, sha256_file, write_jsonl
-from pipelines.layout import DatasetLayout
 from pipelines.lists import ListFormatError, VideoTable, build_video_table, read_h5_list, shown_id
 from pipelines.probe import MediaInfo, ProbeError, probe
 from pipelines.spec import PARTS, DatasetSpec

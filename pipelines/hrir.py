@@ -13,14 +13,14 @@ import importlib.util
 import pickle
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from scipy.signal import resample_poly
 
-from ccstereo.constants import SAMPLE_RATE
+from pipelines.contract import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

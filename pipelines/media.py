@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ccstereo.constants import FPS, FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE
+from pipelines.contract import FPS, FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE
 from pipelines.ffmpeg import FFmpegError, ffmpeg_exe, run_ffmpeg
 
 PROJECTIONS = ("flat", "ER", "EAC")  # ordinary video, equirectangular 360, YouTube equi-angular cubemap 3x2

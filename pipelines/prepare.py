@@ -23,7 +23,6 @@ Per clip: ``silent-clip`` (RMS below 1e-4), ``video-ended`` (the video stream en
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 import time
@@ -39,7 +38,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ccstereo.constants import (
+from pipelines.contract import (
     AUDIO_MEMBER,
     CLIP_SAMPLES,
     CLIP_SECONDS,
@@ -48,20 +47,20 @@ from ccstereo.constants import (
     FRAME_HEIGHT,
     FRAME_WIDTH,
     FRAMES_PER_CLIP,
-    JPEG_QUALITY,
     META_MEMBER,
-    MIN_LR_DIFF,
     PIPELINE_VERSION,
     SAMPLE_RATE,
-    SILENCE_RMS,
+    DatasetLayout,
     frame_member,
     sample_key,
 )
 from pipelines.ids import validate_id
 from pipelines.io import Ledger, atomic_output, atomic_write_text, read_jsonl, write_jsonl
-from pipelines.layout import DatasetLayout
+from pipelines.shards import add_member, flac_bytes, jpeg_bytes
 from pipelines.spec import DatasetSpec
 
+MIN_LR_DIFF = 0.001  # MUSIC-Stereo non-binaural filter on mean |L - R| (docs/SPEC.md section 3)
+SILENCE_RMS = 1e-4  # clips quieter than this are digital silence and dropped
 MAX_AV_MISMATCH_S = 1.0
 DETECTOR_FRAMES = 6  # frames sampled across a 360 video for the projection detector
 FAIRPLAY_PAD_S = 0.1  # FAIR-Play audio may be up to this much short of 10 s; the clip is zero-padded
@@ -179,37 +178,6 @@ def split_by_video(video_ids: list[str], fractions: tuple[float, float, float], 
 
 
 # ------------------------------------------------------------------------------------------------ encoding
-
-
-def flac_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """16-bit FLAC of a [C, T] float waveform (clipped to [-1, 1]); same input -> same bytes."""
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    data = np.clip(np.asarray(audio, dtype=np.float64).T, -1.0, 1.0)
-    sf.write(buf, data, sample_rate, format="FLAC", subtype="PCM_16")
-    return buf.getvalue()
-
-
-def jpeg_bytes(frame: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
-    """Baseline JPEG of an [H, W, 3] uint8 frame (fixed settings: same input -> same bytes)."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(frame), "RGB").save(buf, format="JPEG", quality=quality, optimize=False)
-    return buf.getvalue()
-
-
-def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    """A regular-file member with fixed metadata (mtime 0, uid/gid 0, no names, mode 0644): reproducible tars."""
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = 0
-    info.mode = 0o644
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = tarfile.REGTYPE
-    tar.addfile(info, io.BytesIO(data))
 
 
 # ------------------------------------------------------------------------------------------------ per video
@@ -782,8 +750,6 @@ __all__ = [
     "VideoDropped",
     "clip_starts",
     "compute_splits",
-    "flac_bytes",
-    "jpeg_bytes",
     "lr_difference",
     "prepare_dataset",
     "prepare_video",

@@ -19,10 +19,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ccstereo.constants import SHARD_PATTERN
+from pipelines.contract import DatasetLayout
 from pipelines.io import atomic_output, atomic_write_text, read_jsonl
-from pipelines.layout import DatasetLayout
-from pipelines.prepare import add_member
+from pipelines.shards import add_member
 from pipelines.spec import PARTS
 
 DEFAULT_MAXCOUNT = 256  # ~1 GB per shard at ~3.5 MB per clip (100 JPEG frames + FLAC)
@@ -136,8 +135,6 @@ def shard_dataset(root: str | Path, dataset: str, *, maxcount: int = DEFAULT_MAX
 
 def _remove_stale_shards(layout: DatasetLayout, count: int) -> None:
     """Shards of an earlier run with more shards (or leftovers of a killed run) would be read as data."""
-    prefix = SHARD_PATTERN.format(dataset=layout.dataset, index=0)[:-len("000000.tar")]
-    for p in layout.shards_dir.glob(f"{prefix}*.tar"):
-        suffix = p.name[len(prefix):-len(".tar")]
-        if suffix.isdigit() and int(suffix) >= count:
+    for p in layout.shards():
+        if layout.shard_index(p) >= count:
             p.unlink()

@@ -48,7 +48,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
-from ccstereo.constants import DATASETS
+from pipelines.recipes import DATASETS
 
 MANIFEST_DIR = Path(__file__).resolve().parent.parent / "manifests"
 

@@ -11,8 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pipelines.contract import DatasetLayout
 from pipelines.io import Ledger, read_jsonl
-from pipelines.layout import DatasetLayout
 
 
 def _latest(path: Path, key: str) -> dict[str, dict[str, Any]]:
@@ -103,7 +103,7 @@ def dataset_status(root: str | Path, dataset: str) -> dict[str, Any]:
     if prepare:
         out["prepare"] = prepare
 
-    shards = sorted(layout.shards_dir.glob(f"{dataset}-*.tar")) if layout.shards_dir.is_dir() else []
+    shards = layout.shards()
     if shards:
         out["shards"] = {"count": len(shards), "bytes": sum(p.stat().st_size for p in shards)}
     if layout.splits_dir.is_dir():

@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ccstereo.constants import (
+from pipelines.contract import (
     AUDIO_MEMBER,
     CLIP_SAMPLES,
     FOA_MEMBER,
@@ -26,11 +26,10 @@ from ccstereo.constants import (
     FRAMES_PER_CLIP,
     META_MEMBER,
     SAMPLE_RATE,
-    SHARD_PATTERN,
+    DatasetLayout,
     frame_member,
 )
 from pipelines.io import read_jsonl
-from pipelines.layout import DatasetLayout
 from pipelines.shard import split_lists
 
 JSON_FIELDS = ("dataset", "video_id", "clip_index", "start_s", "sample_rate", "fps", "n_frames", "projection",
@@ -119,12 +118,6 @@ def check_sample(sample: dict[str, Any], dataset: str, *, decode_frames: bool = 
     return errs
 
 
-def shard_files(layout: DatasetLayout) -> list[Path]:
-    prefix = SHARD_PATTERN.format(dataset=layout.dataset, index=0)[:-len("000000.tar")]
-    return sorted(p for p in layout.shards_dir.glob(f"{prefix}*.tar")
-                  if p.name[len(prefix):-len(".tar")].isdigit())
-
-
 def verify_dataset(root: str | Path, dataset: str, *, progress: bool = False,
                    decode_frames: bool = True) -> list[Problem]:
     """Every problem found in the shards and split lists of ``dataset`` under ``root`` (empty list: all good)."""
@@ -132,7 +125,7 @@ def verify_dataset(root: str | Path, dataset: str, *, progress: bool = False,
 
     layout = DatasetLayout(Path(root), dataset)
     problems: list[Problem] = []
-    shards = shard_files(layout)
+    shards = layout.shards()
     if not shards:
         return [Problem(str(layout.shards_dir), "no shards")]
     seen: Counter[str] = Counter()

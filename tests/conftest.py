@@ -40,7 +40,7 @@ def _generator_fingerprint() -> str:
 
 def build_world(parent: Path, size: str = "tiny", seed: int = WORLD_SEED) -> Path:
     """Generate a world under ``parent`` (or reuse a cached one) and return its folder."""
-    from pipelines.synth import generate_world
+    from pipelines.synth.world import generate_world
 
     target = parent / f"synth-{size}-seed{seed}-{_generator_fingerprint()}"
     if (target / "truth.jsonl").is_file():
@@ -106,7 +106,7 @@ class ServedWorld:
 @pytest.fixture(scope="session")
 def world_server(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory):
     from pipelines.serve import start_server, stop
-    from pipelines.synth import write_specs
+    from pipelines.synth.world import write_specs
 
     server, thread, port = start_server(tiny_world, port=0)
     try:
@@ -123,9 +123,7 @@ def world_chain(world_server: ServedWorld, tmp_path_factory: pytest.TempPathFact
 
     Returns ``(data_root, {dataset: PrepareSummary})``; shared by the prepare tests and the Table 2 bench test.
     """
-    from pipelines.fetch import fetch_dataset
-    from pipelines.prepare import prepare_dataset
-    from pipelines.shard import shard_dataset
+    from pipelines.chain import build_dataset
     from pipelines.spec import load_spec
     from pipelines.youtube import YtdlpConfig
 
@@ -134,7 +132,6 @@ def world_chain(world_server: ServedWorld, tmp_path_factory: pytest.TempPathFact
     summaries = {}
     for ds in ("music-stereo", "yt-music", "yt-clean", "fair-play"):
         spec = load_spec(world_server.spec_path(ds))
-        fetch_dataset(spec, root, progress=False, ytdlp=fast)
-        summaries[ds] = prepare_dataset(spec, root, jobs=2 if ds == "fair-play" else 1)
-        shard_dataset(root, ds)
+        result = build_dataset(spec, root, prepare_jobs=2 if ds == "fair-play" else 1, ytdlp=fast, verify=False)
+        summaries[ds] = result.prepare
     return root, summaries

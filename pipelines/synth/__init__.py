@@ -1,5 +1,2 @@
-"""The synthetic audio-visual world (SPEC section 11): scenes, rendering, encoding, upstream lists, orchestration."""
-
-from pipelines.synth.world import generate_world, plan_world, write_specs
-
-__all__ = ["generate_world", "plan_world", "write_specs"]
+"""The synthetic audio-visual world (docs/SPEC.md section 11): scenes, rendering, encoding, upstream lists,
+orchestration (``pipelines.synth.world``), and small fake shard sets for model tests (``pipelines.synth.fakeshards``)."""

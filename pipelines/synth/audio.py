@@ -6,13 +6,13 @@ azimuth; neighbouring blocks are crossfaded linearly between block centres so th
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.signal import butter, oaconvolve, sosfilt
 
-from ccstereo.constants import FPS
 from pipelines.ambisonics import encode_plane_wave
-from functools import lru_cache
-
+from pipelines.contract import FPS
 from pipelines.hrir import HRIRSet, _resampled, load_kemar
 from pipelines.synth.scene import Scene, SoundParams, Source
 

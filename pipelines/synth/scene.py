@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ccstereo.constants import FPS
+from pipelines.contract import FPS
 
 # Saturated, mutually distinct colours. Tones take the warm half, noise the cool half, so a model can tell
 # which shape makes which kind of sound (and two sources in one scene never share a colour).

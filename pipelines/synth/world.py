@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ccstereo.constants import DATASETS, FPS
+import pipelines.synth.upstream as up
+from pipelines.contract import FPS
 from pipelines.io import atomic_output, atomic_write_bytes, atomic_write_text, sha256_file
 from pipelines.spec import DatasetSpec, load_spec
-from pipelines.synth import upstream as up
 from pipelines.synth.audio import peak_normalise, render_binaural, render_foa, to_int16
 from pipelines.synth.encode import AudioFormat, VideoFormat, encode_media, truncate_file, wav_bytes
 from pipelines.synth.frames import background_eqr, background_normal, iter_frames
@@ -51,7 +51,9 @@ FAULTS = (
     "mislabelled-projection",
 )
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_DATASET_CODE = {name: i for i, name in enumerate(DATASETS)}
+# the datasets the world mirrors; item scenes are seeded with these codes, so they are never renumbered
+_DATASET_CODE = {"music-stereo": 0, "yt-music": 1, "yt-clean": 2, "fair-play": 3}
+WORLD_DATASETS = tuple(_DATASET_CODE)
 
 # Where each dataset's spec list paths live in the world (mirrors the upstream repositories' folders).
 UPSTREAM_DIRS = {
@@ -507,7 +509,7 @@ def generate_world(
         "port": port,
         "generator_version": GENERATOR_VERSION,
         "generated": len(items),
-        "videos": {d: len(plan.by_dataset(d)) for d in DATASETS},
+        "videos": {d: len(plan.by_dataset(d)) for d in WORLD_DATASETS},
         "faults": {f: sum(f in it.faults for it in plan.items) for f in FAULTS},
         "seconds": round(time.perf_counter() - t0, 2),
     }
@@ -614,7 +616,7 @@ def write_specs(
     out = Path(out)
     specs_dir = Path(specs_dir) if specs_dir is not None else out / "specs"
     paths = {}
-    for dataset in DATASETS:
+    for dataset in WORLD_DATASETS:
         try:
             spec = spec_for_world(out, dataset, port)
         except FileNotFoundError:

@@ -7,8 +7,8 @@ import json
 from click.testing import CliRunner
 
 from pipelines.cli import main as cli_main
+from pipelines.contract import DatasetLayout
 from pipelines.io import Ledger, write_jsonl
-from pipelines.layout import DatasetLayout
 from pipelines.status import dataset_status, format_status
 
 

@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from ccstereo.config import ModelConfig
-from ccstereo.losses import apm_loss, energy_mask, info_nce, mse_loss, phase_loss, phs_loss, total_loss, wrapped_phase_distance
+from ccstereo.losses import (
+    apm_loss,
+    energy_mask,
+    info_nce,
+    mse_loss,
+    phase_loss,
+    phs_loss,
+    total_loss,
+    wrapped_phase_distance,
+)
 
 
 def ri(z: torch.Tensor) -> torch.Tensor:

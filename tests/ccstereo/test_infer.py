@@ -9,16 +9,17 @@ import torch
 
 from ccstereo import infer
 from ccstereo.audio import istft_ri, stft_ri
-from ccstereo.constants import FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE, SEGMENT_SAMPLES
+from ccstereo.constants import SEGMENT_SAMPLES
+from ccstereo.frames import segment_frame_index
 from ccstereo.infer import (
     FrameGeometry,
     binauralize,
     prepare_frame,
     tdss_crop_origin,
-    window_frame_index,
     window_starts,
 )
 from ccstereo.metrics import compute_metrics
+from pipelines.contract import FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE
 
 GEO = FrameGeometry(resize=(24, 48), crop=(16, 40))  # small frames keep the tests fast
 
@@ -52,7 +53,7 @@ class OracleModel(torch.nn.Module):
             k = int(err.argmin())
             s = self.starts[k]
             self.seen_starts.append(s)
-            idx = window_frame_index(s, len(self.frames))
+            idx = segment_frame_index(s, len(self.frames))
             want = prepare_frame(self.frames[idx], idx, GEO, self.tdss)
             assert torch.equal(img, want), f"window at {s} got the wrong frame"
             scale = g.norm() / cands[k].norm()
@@ -123,9 +124,9 @@ def test_window_starts_and_frame_pairing():
     assert len(s) == 95  # 0..150400 every 1600 = 95 windows, the last ends at 160,480 > clip -> end-aligned
     assert s[-2] == 148800
     # centre of the first window is 0.315 s -> frame 3; of the last, 9.685 s -> frame 96
-    assert window_frame_index(0, 100) == 3
-    assert window_frame_index(s[-1], 100) == 96
-    assert window_frame_index(s[-1], 50) == 49  # fewer frames than the audio needs: clamp to the last
+    assert segment_frame_index(0, 100) == 3
+    assert segment_frame_index(s[-1], 100) == 96
+    assert segment_frame_index(s[-1], 50) == 49  # fewer frames than the audio needs: clamp to the last
     with pytest.raises(ValueError, match="hop"):
         window_starts(1000, 0)
     with pytest.raises(ValueError, match="hop"):  # samples between windows would get no prediction

@@ -1,4 +1,5 @@
-"""Read side of the shard contract (SPEC 6): shard discovery, split key lists, clip iteration.
+"""The shard format (docs/SPEC.md section 6): member encoding and tar members, shard discovery, split key lists,
+clip iteration.
 
 A shard is a tar of WebDataset samples; the members of one sample are consecutive and named ``<key>.<ext>``.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +17,50 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import soundfile as sf
+from PIL import Image
 
-from ccstereo.constants import AUDIO_MEMBER, CLIP_SAMPLES, META_MEMBER, SAMPLE_RATE, SHARD_PATTERN, frame_member, parse_sample_key
-from pipelines.layout import DatasetLayout
+from pipelines.contract import (
+    AUDIO_MEMBER,
+    CLIP_SAMPLES,
+    JPEG_QUALITY,
+    META_MEMBER,
+    SAMPLE_RATE,
+    DatasetLayout,
+    frame_member,
+    parse_sample_key,
+)
 
-SPLIT_PARTS = ("train", "val", "test")
+# ------------------------------------------------------------------------------------------------ write side
+
+
+def flac_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """16-bit FLAC of a [C, T] float waveform (clipped to [-1, 1]); same input -> same bytes."""
+    buf = io.BytesIO()
+    data = np.clip(np.asarray(audio, dtype=np.float64).T, -1.0, 1.0)
+    sf.write(buf, data, sample_rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def jpeg_bytes(frame: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """Baseline JPEG of an [H, W, 3] uint8 frame (fixed settings: same input -> same bytes)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frame), "RGB").save(buf, format="JPEG", quality=quality, optimize=False)
+    return buf.getvalue()
+
+
+def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    """A regular-file member with fixed metadata (mtime 0, uid/gid 0, no names, mode 0644): reproducible tars."""
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    tar.addfile(info, io.BytesIO(data))
+
+
+# ------------------------------------------------------------------------------------------------ read side
 
 
 @dataclass
@@ -75,17 +116,10 @@ class Clip:
     shard: Path
 
 
-def _safe_component(value: str, what: str) -> str:
-    if not value or "/" in value or "\\" in value or value in (".", "..") or value.startswith("."):
-        raise ValueError(f"invalid {what} {value!r}")
-    return value
-
-
 def list_shards(root: str | Path, dataset: str) -> list[Path]:
     """The dataset's complete shards ``<root>/<dataset>/shards/<dataset>-NNNNNN.tar``, sorted; error when none."""
     layout = DatasetLayout(Path(root), dataset)
-    prefix = SHARD_PATTERN.format(dataset=dataset, index=0)[: -len("000000.tar")]
-    shards = sorted(p for p in layout.shards_dir.glob(f"{prefix}*.tar") if p.name[len(prefix):-4].isdigit())
+    shards = layout.shards()
     if not shards:
         raise FileNotFoundError(f"no shards for {dataset} in {layout.shards_dir} (run `ccs-data shard {dataset}`)")
     return shards
@@ -93,24 +127,7 @@ def list_shards(root: str | Path, dataset: str) -> list[Path]:
 
 def read_split_keys(root: str | Path, dataset: str, protocol: str, split: str, part: str) -> list[str]:
     """Keys of ``splits/<protocol>/<split>/<part>.txt`` (validated, order kept, duplicates refused)."""
-    if part not in SPLIT_PARTS:
-        raise ValueError(f"split part must be one of {SPLIT_PARTS}, got {part!r}")
-    path = DatasetLayout(Path(root), dataset).split_list(_safe_component(protocol, "protocol"), _safe_component(str(split), "split"), part)
-    if not path.is_file():
-        raise FileNotFoundError(f"split list {path} does not exist")
-    keys: list[str] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        key = line.strip()
-        if not key:
-            continue
-        try:
-            parse_sample_key(key)
-        except ValueError:
-            raise ValueError(f"{path}:{lineno}: malformed sample key {key!r}") from None
-        keys.append(key)
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"{path}: duplicate keys")
-    return keys
+    return DatasetLayout(Path(root), dataset).read_split_keys(protocol, split, part)
 
 
 def _split_member(name: str, shard: Path) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""``ccs-data prepare`` on small fetched trees (tests/prepare_world.py): faults, filter, projection, FOA, splits,
+"""``ccs-data prepare`` on small fetched trees (tests/helpers/prepare_world.py): faults, filter, projection, FOA, splits,
 resume, and the chain prepare -> shard -> verify."""
 
 from __future__ import annotations
@@ -13,20 +13,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
-from prepare_world import (
-    FAIRPLAY_IDS,
-    MUSIC_EXPECTED,
-    YT_VIDEOS,
-    build_fairplay,
-    build_music,
-    build_yt,
-)
 
-from ccstereo.constants import CLIP_SAMPLES, FRAMES_PER_CLIP, SILENCE_RMS
 from pipelines.cli import main
+from pipelines.contract import CLIP_SAMPLES, FRAMES_PER_CLIP
 from pipelines.io import Ledger, read_jsonl
 from pipelines.media import decode_audio
 from pipelines.prepare import (
+    SILENCE_RMS,
     PrepareError,
     clip_starts,
     lr_difference,
@@ -36,6 +29,14 @@ from pipelines.prepare import (
 from pipelines.shard import shard_dataset
 from pipelines.spec import load_spec
 from pipelines.verify import verify_dataset
+from tests.helpers.prepare_world import (
+    FAIRPLAY_IDS,
+    MUSIC_EXPECTED,
+    YT_VIDEOS,
+    build_fairplay,
+    build_music,
+    build_yt,
+)
 
 
 @pytest.fixture(scope="module")

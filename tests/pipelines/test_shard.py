@@ -14,11 +14,11 @@ import soundfile as sf
 import webdataset as wds
 from click.testing import CliRunner
 
-from ccstereo.constants import CLIP_SAMPLES, FRAMES_PER_CLIP, frame_member, sample_key
 from pipelines.cli import main
+from pipelines.contract import CLIP_SAMPLES, FRAMES_PER_CLIP, frame_member, sample_key
 from pipelines.io import write_jsonl
-from pipelines.prepare import add_member, flac_bytes, jpeg_bytes
 from pipelines.shard import ShardError, shard_dataset
+from pipelines.shards import add_member, flac_bytes, jpeg_bytes
 from pipelines.verify import verify_dataset
 
 DATASET = "yt-music"

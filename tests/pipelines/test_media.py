@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-from prepare_world import eqr_scene, eqr_to_eac
 
 from pipelines.ffmpeg import run_ffmpeg
 from pipelines.media import FrameSpec, MediaError, decode_audio, iter_frames
 from pipelines.probe import probe
+from tests.helpers.prepare_world import eqr_scene, eqr_to_eac
 
 SR_IN = 48_000
 

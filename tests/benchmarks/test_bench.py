@@ -19,7 +19,7 @@ from ccstereo.checkpoint import save_checkpoint
 from ccstereo.config import preset
 from ccstereo.metrics import METRIC_NAMES
 from ccstereo.model import build_model
-from shard_fixtures import make_fake_dataset
+from pipelines.synth.fakeshards import make_fake_dataset
 
 FAST_HOP = 10_080  # windows tile the clip (16 per 10 s clip instead of 95): same code path, a sixth of the compute
 
@@ -192,7 +192,7 @@ def test_missing_checkpoint_and_missing_data_are_clear_errors(fake_world, tmp_pa
 def test_ccs_infer_cli_writes_binaural_wav_and_compares(fake_world, tmp_path):
     import soundfile as sf
 
-    from test_infer import _make_video
+    from tests.ccstereo.test_infer import _make_video
 
     video = tmp_path / "in.mp4"
     _make_video(video, seconds=1.5)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ccstereo.constants import DATASETS
+from pipelines.recipes import DATASETS
 from pipelines.spec import MANIFEST_DIR, SpecError, load_spec, parse_spec
 from pipelines.synth.world import spec_to_toml
 

@@ -10,9 +10,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from ccstereo import audio, frames
-from ccstereo.data import ShardPlan, StreamConfig, TrainStream, frame_index_for, iter_eval_batches
-from ccstereo.shards import index_shard, iter_clips, list_shards, read_split_keys
-from shard_fixtures import make_fake_dataset
+from ccstereo.data import ShardPlan, StreamConfig, TrainStream, iter_eval_batches
+from ccstereo.frames import segment_frame_index
+from pipelines.shards import index_shard, iter_clips, list_shards, read_split_keys
+from pipelines.synth.fakeshards import make_fake_dataset
 
 torch.set_num_threads(1)
 FRAME = (36, 72)
@@ -90,9 +91,9 @@ def test_split_list_and_shard_errors(fake, tmp_path):
 
 
 def test_frame_for_a_segment():
-    assert frame_index_for(0, 100) == 3  # centre 0.315 s
-    assert frame_index_for(160000 - 10080, 100) == 96  # centre 9.685 s
-    assert frame_index_for(160000 - 10080, 50) == 49
+    assert segment_frame_index(0, 100) == 3  # centre 0.315 s
+    assert segment_frame_index(160000 - 10080, 100) == 96  # centre 9.685 s
+    assert segment_frame_index(160000 - 10080, 50) == 49
 
 
 def test_loader_yields_exactly_the_split_keys(fake):

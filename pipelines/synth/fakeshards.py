@@ -24,12 +24,23 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
-from ccstereo.constants import (
-    AUDIO_MEMBER, CLIP_SAMPLES, CLIP_SECONDS, FPS, FRAME_HEIGHT, FRAME_WIDTH, FRAMES_PER_CLIP, JPEG_QUALITY,
-    META_MEMBER, PIPELINE_VERSION, SAMPLE_RATE, frame_member, sample_key,
+from pipelines.contract import (
+    AUDIO_MEMBER,
+    CLIP_SAMPLES,
+    CLIP_SECONDS,
+    FPS,
+    FRAME_HEIGHT,
+    FRAME_WIDTH,
+    FRAMES_PER_CLIP,
+    JPEG_QUALITY,
+    META_MEMBER,
+    PIPELINE_VERSION,
+    SAMPLE_RATE,
+    DatasetLayout,
+    frame_member,
+    sample_key,
 )
 from pipelines.io import atomic_output
-from pipelines.layout import DatasetLayout
 
 SCENES = ("lateral-source",)
 
@@ -111,7 +122,7 @@ def make_fake_clip(dataset: str, index: int, seed: int, frame_size: tuple[int, i
     meta = {
         "dataset": dataset, "video_id": video_id, "clip_index": 0, "start_s": 0.0, "sample_rate": SAMPLE_RATE,
         "fps": FPS, "n_frames": FRAMES_PER_CLIP, "projection": None, "lr_diff": float(np.mean(np.abs(stereo[:, 0] - stereo[:, 1]))),
-        "rms": float(np.sqrt(np.mean(stereo**2))), "source": "tests/shard_fixtures.py", "pipeline_version": PIPELINE_VERSION,
+        "rms": float(np.sqrt(np.mean(stereo**2))), "source": "pipelines/synth/fakeshards.py", "pipeline_version": PIPELINE_VERSION,
     }
     members = {AUDIO_MEMBER: flac.getvalue()}
     for k, jpg in enumerate(_frames(rng, pans, frame_size)):

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ccstereo.constants import MIN_LR_DIFF
 from pipelines.ids import validate_id
 from pipelines.io import read_jsonl
+from pipelines.prepare import MIN_LR_DIFF
 from pipelines.synth.audio import _block_weights, peak_normalise, render_binaural, render_foa, to_int16
 from pipelines.synth.encode import AudioFormat, VideoFormat, encode_media
 from pipelines.synth.frames import background_eqr, draw_frame
@@ -488,7 +488,7 @@ def test_write_specs_for_another_port_changes_only_urls(tiny_world, tmp_path):
 
 def test_a_subset_regenerates_to_the_same_bytes(tiny_world, tmp_path):
     """Each video draws from its own seed: regenerating two of them alone gives the same files and lists."""
-    from pipelines.synth import generate_world
+    from pipelines.synth.world import generate_world
 
     recs = media_records(tiny_world)
     pick = [next(r for r in recs if r["dataset"] == "music-stereo" and not r["faults"]),

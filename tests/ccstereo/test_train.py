@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from ccstereo.checkpoint import load_checkpoint, load_model
 from ccstereo.config import preset
 from ccstereo.train import main, train
-from shard_fixtures import make_fake_dataset
+from pipelines.synth.fakeshards import make_fake_dataset
 
 torch.set_num_threads(2)
 TINY_MODEL = {"resize": (36, 72), "crop": (32, 64), "aspp_hidden": 32, "scl_weight": 0.1}  # SCL on: resume covers its RNG

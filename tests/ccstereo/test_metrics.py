@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ccstereo.constants import SAMPLE_RATE
+from benchmarks.metrics_reference import reference_metrics
 from ccstereo.metrics import METRIC_NAMES, compute_metrics, compute_metrics_batch, mean_metrics
-from metrics_reference import reference_metrics
+from pipelines.contract import SAMPLE_RATE
 
 
 def _real_like(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -30,17 +30,17 @@ from click.testing import CliRunner
 
 from pipelines.archives import ArchiveError, download_with_resume, fairplay_member, safe_extract
 from pipelines.cli import main as cli_main
+from pipelines.contract import DatasetLayout
 from pipelines.fetch import FetchSetupError, fetch_dataset, plan_fetch
 from pipelines.ffmpeg import run_ffmpeg
 from pipelines.io import Ledger, read_jsonl, sha256_file
-from pipelines.layout import DatasetLayout
 from pipelines.probe import probe
 from pipelines.spec import load_spec
 from pipelines.youtube import (
     YtdlpConfig,
     classify_error,
-    format_selector,
     forget_in_archive,
+    format_selector,
     parse_rate,
 )
 
@@ -727,7 +727,7 @@ def counted_world(tiny_world, tmp_path_factory):
     from functools import partial
 
     from pipelines.serve import WorldRequestHandler, make_server, stop
-    from pipelines.synth import write_specs
+    from pipelines.synth.world import write_specs
 
     seen: list[str] = []
 
@@ -793,8 +793,7 @@ def test_separate_video_and_audio_streams_are_merged_with_the_chosen_track(tmp_p
     import yt_dlp
 
     from pipelines.ffmpeg import ensure_ffmpeg_on_path
-    from pipelines.youtube import YtdlpConfig as Config
-    from pipelines.youtube import ytdlp_options
+    from pipelines.youtube import YtdlpConfig as Config, ytdlp_options
 
     srv_root = tmp_path / "srv"
     srv_root.mkdir()

@@ -10,18 +10,19 @@ import sys
 import numpy as np
 import pytest
 
-from ccstereo import constants as C
+from ccstereo import constants as M
+from pipelines import contract as C
 from pipelines.ambisonics import encode_plane_wave, sn3d_to_n3d
+from pipelines.contract import DatasetLayout
 from pipelines.hrir import load_kemar
 from pipelines.ids import InvalidId, validate_id
 from pipelines.io import Ledger, atomic_output, read_jsonl, write_jsonl
-from pipelines.layout import DatasetLayout
 
 
 def test_constants_are_consistent():
     assert C.CLIP_SAMPLES == int(C.CLIP_SECONDS * C.SAMPLE_RATE)
     assert C.FRAMES_PER_CLIP == int(C.CLIP_SECONDS * C.FPS)
-    assert C.N_FREQ == 257 and C.N_SEGMENT_FRAMES == 64
+    assert M.N_FREQ == 257 and M.N_SEGMENT_FRAMES == 64
 
 
 @pytest.mark.parametrize("video_id", ["-076WPWoCRE", "a_b-c_d-e_f", "000123"])
@@ -92,7 +93,7 @@ def test_layout_paths_and_unknown_dataset(tmp_path):
     layout = DatasetLayout(tmp_path, "fair-play")
     assert layout.shard_path(3) == tmp_path / "fair-play" / "shards" / "fair-play-000003.tar"
     assert layout.split_list("5-split", "2", "test") == tmp_path / "fair-play" / "splits" / "5-split" / "2" / "test.txt"
-    with pytest.raises(ValueError, match="unknown dataset"):
+    with pytest.raises(ValueError, match="invalid dataset name"):
         DatasetLayout(tmp_path, "../evil")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from prepare_world import convert_image, eqr_scene, eqr_to_eac
 
 from pipelines.projection import (
     POLE_EAC_RATIO,
@@ -18,6 +17,7 @@ from pipelines.projection import (
     load_overrides,
     metadata_label,
 )
+from tests.helpers.prepare_world import convert_image, eqr_scene, eqr_to_eac
 
 
 def as_480x240(img: np.ndarray) -> np.ndarray:
