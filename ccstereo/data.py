@@ -31,23 +31,24 @@ from ccstereo.audio import normalise_rms
 from ccstereo.constants import SEGMENT_SAMPLES
 from ccstereo.frames import JITTER_RANGE, crop, decode_jpeg, eval_frame, resize, segment_frame_index
 from pipelines.contract import AUDIO_MEMBER, CLIP_SAMPLES
-from pipelines.shards import RawClip, check_raw_clip, index_shard, iter_raw_clips
+from pipelines.shards import RawClip, check_raw_clip, iter_raw_clips, shard_keys
 
 
 @dataclass(frozen=True)
 class ShardPlan:
-    """The wanted keys of every shard, in stored order (from tar headers only)."""
+    """The wanted keys of every shard, in stored order (from the shard's index file, or its tar headers when the
+    index is missing or stale: no member data is read)."""
 
     shards: tuple[tuple[Path, tuple[str, ...]], ...]
     missing: tuple[str, ...]  # wanted keys found in no shard
 
     @classmethod
-    def build(cls, shards: Sequence[str | Path], keys: Sequence[str]) -> "ShardPlan":
+    def build(cls, shards: Sequence[str | Path], keys: Sequence[str]) -> ShardPlan:
         wanted = set(keys)
         found: set[str] = set()
         plan = []
         for shard in shards:
-            mine = tuple(k for k in index_shard(shard) if k in wanted)
+            mine = tuple(k for k in shard_keys(shard) if k in wanted)
             found.update(mine)
             if mine:
                 plan.append((Path(shard), mine))
@@ -162,7 +163,7 @@ def sample_stream(plan: ShardPlan, cfg: StreamConfig, epoch: int, stream: int, n
         if not sources:
             raise ValueError("stream has no clips")  # cannot happen: sources() falls back to all clips
         for shard, keys in sources:
-            for clip in iter_raw_clips([shard], keys, lazy=True):  # reads the audio and the drawn frames only
+            for clip in iter_raw_clips([shard], keys, lazy=True):  # seeks to the audio and the drawn frames only
                 check_raw_clip(clip)
                 for _ in range(cfg.samples_per_clip):
                     ref = draw_sample(rng, clip, cfg)

@@ -2,14 +2,13 @@
 
 Shards hold the kept clips of ``clips.jsonl`` in key order, ``maxcount`` samples each; every member is copied
 byte for byte from ``prepared/<id>.tar`` (where prepare wrote them with fixed encoders) under tar headers with
-fixed metadata, so the same prepared data always gives byte-identical shards. Each shard is written to a
-temporary name and renamed when complete; no empty shard is ever written; shards of an earlier run beyond the
-new count are removed.
+fixed metadata, so the same prepared data always gives byte-identical shards. Shards are written by
+:func:`pipelines.shards.write_shard` (temporary name renamed when complete, then the shard's index file); no
+empty shard is ever written; shards of an earlier run beyond the new count are removed with their index files.
 """
 
 from __future__ import annotations
 
-import os
 import tarfile
 from collections import defaultdict
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ from typing import Any
 from tqdm import tqdm
 
 from pipelines.contract import DatasetLayout
-from pipelines.io import atomic_output, atomic_write_text, read_jsonl
-from pipelines.shards import add_member
+from pipelines.io import atomic_write_text, read_jsonl
+from pipelines.shards import remove_orphan_indexes, write_shard
 from pipelines.spec import PARTS
 
 DEFAULT_MAXCOUNT = 256  # ~1 GB per shard at ~3.5 MB per clip (100 JPEG frames + FLAC)
@@ -116,11 +115,10 @@ def shard_dataset(root: str | Path, dataset: str, *, maxcount: int = DEFAULT_MAX
     samples = _kept_samples(layout, clips)
     for index, start in enumerate(range(0, len(clips), maxcount)):
         path = layout.shard_path(index)
-        with atomic_output(path) as fh, tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            os.fchmod(fh.fileno(), 0o644)  # shards are shared data, not private temp files
+        with write_shard(path) as writer:
             for _ in clips[start:start + maxcount]:
                 for name, data in next(samples):
-                    add_member(tar, name, data)
+                    writer.add(name, data)
                 summary.samples += 1
                 bar.update(1)
         summary.shards.append(str(path))
@@ -134,7 +132,9 @@ def shard_dataset(root: str | Path, dataset: str, *, maxcount: int = DEFAULT_MAX
 
 
 def _remove_stale_shards(layout: DatasetLayout, count: int) -> None:
-    """Shards of an earlier run with more shards (or leftovers of a killed run) would be read as data."""
+    """Shards of an earlier run with more shards (or leftovers of a killed run) would be read as data; their
+    index files go with them."""
     for p in layout.shards():
         if layout.shard_index(p) >= count:
             p.unlink()
+    remove_orphan_indexes(layout.shards_dir)

@@ -1,19 +1,25 @@
-"""The shard format (docs/SPEC.md section 6): member encoding and tar members, shard discovery, split key lists,
-clip iteration.
+"""The shard format (docs/SPEC.md section 6), all of it: member encoding and tar members, the shard writer and
+its index file, shard discovery, split key lists, clip iteration, and the schema checks of a sample.
 
 A shard is a tar of WebDataset samples; the members of one sample are consecutive and named ``<key>.<ext>``.
+Beside each shard ``<dataset>-NNNNNN.tar`` the writer leaves ``<dataset>-NNNNNN.tar.idx.jsonl``: a header line
+(format, tar name, tar size, member count) and one ``[name, data offset, size, sha256]`` line per member in stored
+order. Readers seek with the index when it names the tar's current size, and parse the tar headers otherwise
+(no index, a stale or a damaged one); ``ccs-data verify`` checks the index against the tar.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import tarfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -22,6 +28,10 @@ from PIL import Image
 from pipelines.contract import (
     AUDIO_MEMBER,
     CLIP_SAMPLES,
+    FOA_MEMBER,
+    FRAME_HEIGHT,
+    FRAME_WIDTH,
+    FRAMES_PER_CLIP,
     JPEG_QUALITY,
     META_MEMBER,
     SAMPLE_RATE,
@@ -29,6 +39,11 @@ from pipelines.contract import (
     frame_member,
     parse_sample_key,
 )
+from pipelines.io import atomic_output
+
+TAR_BLOCK = 512
+INDEX_SUFFIX = ".idx.jsonl"
+INDEX_FORMAT = "ccstereo-shard-index/1"
 
 # ------------------------------------------------------------------------------------------------ write side
 
@@ -58,6 +73,132 @@ def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info.uname = info.gname = ""
     info.type = tarfile.REGTYPE
     tar.addfile(info, io.BytesIO(data))
+
+
+def _padded(size: int) -> int:
+    return (size + TAR_BLOCK - 1) // TAR_BLOCK * TAR_BLOCK
+
+
+def member_digest(data: bytes) -> str:
+    """The checksum an index records for a member's bytes (hex sha256)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class IndexEntry(NamedTuple):
+    """One member of a shard as its index records it; ``offset`` is where its data starts in the tar."""
+
+    name: str
+    offset: int
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ShardIndex:
+    tar: str  # the shard's file name
+    tar_size: int
+    entries: tuple[IndexEntry, ...]
+
+
+def index_path(shard: str | Path) -> Path:
+    """The index file beside ``shard`` (never matches the shard pattern, so shard globs skip it)."""
+    shard = Path(shard)
+    return shard.with_name(shard.name + INDEX_SUFFIX)
+
+
+def index_bytes(index: ShardIndex) -> bytes:
+    """The index file's content: same index -> same bytes."""
+    head = {"format": INDEX_FORMAT, "tar": index.tar, "tar_size": index.tar_size, "members": len(index.entries)}
+    lines = [json.dumps(head, sort_keys=True)] + [json.dumps(list(e)) for e in index.entries]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+class ShardWriter:
+    """Adds members to an open shard tar and records where each one's data lands (see :func:`write_shard`)."""
+
+    def __init__(self, tar: tarfile.TarFile):
+        self._tar = tar
+        self.entries: list[IndexEntry] = []
+
+    def add(self, name: str, data: bytes) -> None:
+        add_member(self._tar, name, data)
+        offset = self._tar.offset - _padded(len(data))  # the tar's write position is now past the padded data
+        self.entries.append(IndexEntry(name, offset, len(data), member_digest(data)))
+
+
+@contextmanager
+def write_shard(path: str | Path) -> Iterator[ShardWriter]:
+    """Write the shard ``path`` (USTAR, fixed member headers) and then its index, both atomically.
+
+    The tar goes to a temporary name and is renamed when complete. An earlier index is removed before that
+    rename and the new one written after it, so an index never describes another tar than the one beside it
+    (a crash in between leaves a shard without index, which readers handle by parsing headers). Refuses to
+    write an empty shard (SPEC 6).
+    """
+    path = Path(path)
+    with atomic_output(path) as fh:
+        os.fchmod(fh.fileno(), 0o644)  # shards are shared data, not private temp files
+        with tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            writer = ShardWriter(tar)
+            yield writer
+            if not writer.entries:
+                raise ValueError(f"{path}: refusing to write an empty shard")
+        tar_size = fh.tell()
+        index_path(path).unlink(missing_ok=True)
+    with atomic_output(index_path(path)) as fh:
+        os.fchmod(fh.fileno(), 0o644)
+        fh.write(index_bytes(ShardIndex(path.name, tar_size, tuple(writer.entries))))
+
+
+def remove_orphan_indexes(directory: Path) -> None:
+    """Delete the index files in ``directory`` whose shard is gone (they would describe nothing)."""
+    for index in directory.glob(f"*.tar{INDEX_SUFFIX}"):
+        if not index.with_name(index.name[: -len(INDEX_SUFFIX)]).exists():
+            index.unlink()
+
+
+def _index_entry(row: Any, end: int, tar_size: int) -> IndexEntry | None:
+    """``row`` as an entry if it is well formed and lies after ``end`` inside the tar, else None."""
+    if not (isinstance(row, list) and len(row) == 4 and isinstance(row[0], str) and isinstance(row[3], str)):
+        return None
+    name, offset, size, digest = row
+    if type(offset) is not int or type(size) is not int or len(digest) != 64:
+        return None
+    return IndexEntry(name, offset, size, digest) if end <= offset and offset + size <= tar_size else None
+
+
+def read_index(shard: str | Path) -> ShardIndex:
+    """The index of ``shard``; FileNotFoundError when there is none, ValueError (naming the file and the
+    reason) when it is not a well-formed index of this shard. Whether it is current is the caller's check."""
+    shard = Path(shard)
+    path = index_path(shard)
+    try:
+        first, *rest = path.read_text(encoding="utf-8").splitlines() or [""]
+        head, rows = json.loads(first), json.loads("[" + ",".join(rest) + "]")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError(f"{path}: not a shard index (unreadable JSON lines)") from None
+    if not isinstance(head, dict) or head.get("format") != INDEX_FORMAT:
+        raise ValueError(f"{path}: not a shard index (format is not {INDEX_FORMAT!r})")
+    tar_size = head.get("tar_size")
+    if head.get("tar") != shard.name or type(tar_size) is not int or head.get("members") != len(rows):
+        raise ValueError(f"{path}: header does not describe {shard.name} with {len(rows)} members")
+    entries, end = [], 0
+    for lineno, row in enumerate(rows, 2):
+        entry = _index_entry(row, end, tar_size)
+        if entry is None:
+            raise ValueError(f"{path}:{lineno}: malformed member entry")
+        entries.append(entry)
+        end = entry.offset + entry.size
+    return ShardIndex(shard.name, tar_size, tuple(entries))
+
+
+def trusted_index(shard: str | Path, tar_size: int) -> ShardIndex | None:
+    """The index of ``shard`` if there is a well-formed one naming ``tar_size`` (the tar's size now), else None."""
+    try:
+        index = read_index(shard)
+    except (OSError, ValueError):
+        return None
+    return index if index.tar_size == tar_size else None
 
 
 # ------------------------------------------------------------------------------------------------ read side
@@ -142,8 +283,6 @@ def _split_member(name: str, shard: Path) -> tuple[str, str]:
     return key, ext
 
 
-TAR_BLOCK = 512
-
 
 def _octal(field_bytes: bytes, shard: Path, pos: int) -> int:
     if field_bytes[:1] and field_bytes[0] & 0x80:  # GNU base-256 for large values
@@ -198,15 +337,24 @@ def tar_entries(fh: BinaryIO, shard: Path) -> Iterator[tuple[str, int, int]]:
             long_name = None
         elif kind != b"g":
             long_name = None
-        pos = data + (size + TAR_BLOCK - 1) // TAR_BLOCK * TAR_BLOCK
+        pos = data + _padded(size)
 
 
-def index_shard(shard: str | Path) -> list[str]:
-    """Keys of a shard in stored order, from the tar headers only (the data is skipped, not read)."""
+def member_spans(fh: BinaryIO, shard: Path) -> Iterable[tuple[str, int, int]]:
+    """(name, data offset, size) of every member of the open shard ``fh``, in stored order: from the index when
+    it is trusted (no tar header is read), else from the tar headers."""
+    index = trusted_index(shard, os.fstat(fh.fileno()).st_size)
+    if index is None:
+        return tar_entries(fh, shard)
+    return [(e.name, e.offset, e.size) for e in index.entries]
+
+
+def shard_keys(shard: str | Path) -> list[str]:
+    """Keys of a shard in stored order, from its index or its tar headers (the data is skipped, not read)."""
     shard = Path(shard)
     keys: list[str] = []
     with open(shard, "rb") as fh:
-        for name, _, _ in tar_entries(fh, shard):
+        for name, _, _ in member_spans(fh, shard):
             key, _ = _split_member(name, shard)
             if not keys or keys[-1] != key:
                 keys.append(key)
@@ -214,7 +362,8 @@ def index_shard(shard: str | Path) -> list[str]:
 
 
 def iter_raw_clips(shards: Iterable[str | Path], keys: Iterable[str] | None = None, lazy: bool = False) -> Iterator[RawClip]:
-    """Samples of ``shards`` in stored order, only those in ``keys`` when given; unwanted data is never read.
+    """Samples of ``shards`` in stored order, only those in ``keys`` when given; unwanted data is never read
+    (members are located with :func:`member_spans`).
 
     ``lazy``: members are read on first access (see :class:`RawClip`), else all are read before the clip is yielded.
     """
@@ -232,7 +381,7 @@ def iter_raw_clips(shards: Iterable[str | Path], keys: Iterable[str] | None = No
                         clip.get(ext)
                 return clip
 
-            for name, offset, size in tar_entries(fh, shard):
+            for name, offset, size in member_spans(fh, shard):
                 key, ext = _split_member(name, shard)
                 if key != current_key:
                     if current is not None:
@@ -252,7 +401,7 @@ def decode_audio(data: bytes, where: str) -> np.ndarray:
     """FLAC bytes of a clip -> float32 [2, 160000]; errors name ``where`` and what is wrong."""
     try:
         audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises several types for corrupt data
+    except Exception as exc:  # noqa: BLE001 - soundfile raises several types for corrupt data
         raise ValueError(f"{where}: audio does not decode ({exc})") from None
     if sr != SAMPLE_RATE or audio.shape != (CLIP_SAMPLES, 2):
         raise ValueError(f"{where}: audio is {audio.shape[1]} ch x {audio.shape[0]} samples at {sr} Hz, expected 2 x {CLIP_SAMPLES} at {SAMPLE_RATE}")
@@ -274,3 +423,113 @@ def iter_clips(shards: Iterable[str | Path], keys: Iterable[str] | None = None) 
         audio = decode_audio(raw.get(AUDIO_MEMBER), f"{raw.shard}: clip {raw.key}")
         frames = [raw.frame(i) for i in range(raw.frame_count())]
         yield Clip(raw.key, audio, frames, raw.meta(), raw.shard)
+
+
+# ------------------------------------------------------------------------------------------------ checks (verify)
+
+JSON_FIELDS = ("dataset", "video_id", "clip_index", "start_s", "sample_rate", "fps", "n_frames", "projection",
+               "lr_diff", "rms", "source", "pipeline_version")
+
+
+def check_audio(data: bytes, channels: int) -> str | None:
+    """What is wrong with a FLAC member (16-bit, 16 kHz, ``channels`` x 160,000), or None."""
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            if f.format != "FLAC" or f.subtype != "PCM_16":
+                return f"not 16-bit FLAC ({f.format}/{f.subtype})"
+            if f.samplerate != SAMPLE_RATE:
+                return f"sample rate {f.samplerate}, expected {SAMPLE_RATE}"
+            if f.channels != channels:
+                return f"{f.channels} channels, expected {channels}"
+            audio = f.read(dtype="int16")
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        return f"unreadable FLAC ({exc})"
+    if audio.shape[0] != CLIP_SAMPLES:
+        return f"{audio.shape[0]} samples, expected {CLIP_SAMPLES}"
+    return None
+
+
+def check_jpeg(data: bytes, decode: bool = True) -> str | None:
+    """What is wrong with a frame member (480x240 RGB JPEG), or None; ``decode=False`` reads the header only."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format != "JPEG" or im.mode != "RGB":
+                return f"not an RGB JPEG ({im.format}, {im.mode})"
+            if im.size != (FRAME_WIDTH, FRAME_HEIGHT):
+                return f"size {im.size[0]}x{im.size[1]}, expected {FRAME_WIDTH}x{FRAME_HEIGHT}"
+            if decode:
+                im.load()  # a damaged entropy-coded segment shows only when decoding
+    except (OSError, ValueError) as exc:
+        return f"unreadable JPEG ({exc})"
+    return None
+
+
+def _check_meta(data: bytes, dataset: str) -> list[str]:
+    try:
+        meta = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return [f"{META_MEMBER}: not valid JSON ({exc})"]
+    errs = []
+    missing = [f for f in JSON_FIELDS if f not in meta]
+    if missing:
+        errs.append(f"{META_MEMBER}: missing fields {missing}")
+    if meta.get("dataset") != dataset:
+        errs.append(f"{META_MEMBER}: dataset {meta.get('dataset')!r}, expected {dataset!r}")
+    if meta.get("n_frames") != FRAMES_PER_CLIP or meta.get("sample_rate") != SAMPLE_RATE:
+        errs.append(f"{META_MEMBER}: n_frames/sample_rate disagree with the contract")
+    return errs
+
+
+def check_sample(sample: dict[str, Any], dataset: str, *, decode_frames: bool = True) -> list[str]:
+    """Schema problems of one WebDataset sample (raw bytes members); ``decode_frames=False`` reads JPEG headers
+    only (about 3x faster on the synthetic world; misses damage inside the compressed data)."""
+    errs = []
+    if AUDIO_MEMBER not in sample:
+        errs.append(f"missing {AUDIO_MEMBER}")
+    elif (e := check_audio(sample[AUDIO_MEMBER], 2)) is not None:
+        errs.append(f"{AUDIO_MEMBER}: {e}")
+    if FOA_MEMBER in sample and (e := check_audio(sample[FOA_MEMBER], 4)) is not None:
+        errs.append(f"{FOA_MEMBER}: {e}")
+    for k in range(FRAMES_PER_CLIP):
+        name = frame_member(k)
+        if name not in sample:
+            errs.append(f"missing {name}")
+        elif (e := check_jpeg(sample[name], decode_frames)) is not None:
+            errs.append(f"{name}: {e}")
+    extra = [m for m in sample if m.startswith("f") and m.endswith(".jpg") and m not in
+             {frame_member(k) for k in range(FRAMES_PER_CLIP)}]
+    if extra:
+        errs.append(f"unexpected frame members {sorted(extra)}")
+    if META_MEMBER not in sample:
+        errs.append(f"missing {META_MEMBER}")
+    else:
+        errs.extend(_check_meta(sample[META_MEMBER], dataset))
+    return errs
+
+
+def check_index(shard: Path) -> tuple[dict[str, str], list[str]]:
+    """The member checksums (name -> sha256) of ``shard``'s index and what is wrong with the index: missing,
+    unreadable, stale (it names another tar size) or disagreeing with the tar headers (names, offsets, sizes).
+    No checksums when the index cannot be used."""
+    name = index_path(shard).name
+    try:
+        index = read_index(shard)
+    except FileNotFoundError:
+        return {}, [f"no index file {name} (rerun `ccs-data shard`)"]
+    except ValueError as exc:
+        return {}, [str(exc)]
+    size = shard.stat().st_size
+    if index.tar_size != size:
+        return {}, [f"{name} is stale: it names a tar of {index.tar_size} bytes, the shard has {size}"]
+    listed = [(e.name, e.offset, e.size) for e in index.entries]
+    with open(shard, "rb") as fh:
+        try:
+            stored = list(tar_entries(fh, shard))
+        except ValueError:
+            stored = listed  # a damaged tar is reported by the read of its samples
+    problems = []
+    if stored != listed:
+        first = next((i for i, (a, b) in enumerate(zip(stored, listed)) if a != b), min(len(stored), len(listed)))
+        problems.append(f"{name} disagrees with the tar headers from member {first} on "
+                        f"({len(listed)} members listed, {len(stored)} in the tar)")
+    return {e.name: e.sha256 for e in index.entries}, problems

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from pipelines.contract import (
     sample_key,
 )
 from pipelines.io import atomic_output
+from pipelines.shards import write_shard
 
 SCENES = ("lateral-source",)
 
@@ -101,12 +101,6 @@ def _frames(rng: np.random.Generator, pans: tuple[float, float], frame_size: tup
     return out
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = len(data), 0, 0o644, 0, 0, "", ""
-    tar.addfile(info, io.BytesIO(data))
-
-
 def make_fake_clip(dataset: str, index: int, seed: int, frame_size: tuple[int, int]) -> tuple[str, dict[str, bytes], tuple[float, float]]:
     """Members of one fake sample (key, {ext: bytes}, pans)."""
     rng = np.random.default_rng([seed, index])
@@ -152,7 +146,8 @@ def make_fake_dataset(
     scene: str = "lateral-source",
     clips_per_shard: int = 64,
 ) -> FakeDataset:
-    """Write ``<root>/<dataset>/shards/<dataset>-NNNNNN.tar`` and ``splits/<protocol>/<split>/{train,val,test}.txt``.
+    """Write ``<root>/<dataset>/shards/<dataset>-NNNNNN.tar`` (with their index files, by the shard writer) and
+    ``splits/<protocol>/<split>/{train,val,test}.txt``.
 
     ``protocols`` maps a protocol name to its number of splits (named "1".."n"); each split is a seeded
     70/15/15 partition of the keys. Same arguments -> byte-identical files.
@@ -166,11 +161,11 @@ def make_fake_dataset(
     info = FakeDataset(Path(root), dataset, [], [])
     for start in range(0, n_clips, clips_per_shard):
         path = layout.shard_path(start // clips_per_shard)
-        with atomic_output(path) as fh, tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        with write_shard(path) as writer:
             for index in range(start, min(n_clips, start + clips_per_shard)):
                 key, members, pans = make_fake_clip(dataset, index, seed, frame_size)
                 for ext, data in members.items():
-                    _add(tar, f"{key}.{ext}", data)
+                    writer.add(f"{key}.{ext}", data)
                 info.keys.append(key)
                 info.pans[key] = pans
         info.shards.append(path)

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from ccstereo import audio, frames
 from ccstereo.data import ShardPlan, StreamConfig, TrainStream, iter_eval_batches
 from ccstereo.frames import segment_frame_index
-from pipelines.shards import index_shard, iter_clips, list_shards, read_split_keys
+from pipelines.shards import iter_clips, list_shards, read_split_keys, shard_keys
 from pipelines.synth.fakeshards import make_fake_dataset
 
 torch.set_num_threads(1)
@@ -200,14 +200,14 @@ def test_tar_reader_handles_long_names_and_refuses_damage(fake, tmp_path):
                 info = tarfile.TarInfo("d" * 120 + "/" + f"{clip.key}.{ext}")
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
-        assert index_shard(path) == [clip.key]
+        assert shard_keys(path) == [clip.key]
         (got,) = list(iter_clips([path]))
         assert np.array_equal(got.audio, clip.audio) and got.frames == clip.frames[:1]
     data = fake.shards[0].read_bytes()
     cut = tmp_path / "cut.tar"
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="cut.tar: truncated tar"):
-        index_shard(cut)
+        shard_keys(cut)
     bad = tmp_path / "bad.tar"
     bad.write_bytes(data[:10] + b"X" + data[11:])  # a byte of the first header's name field
     with pytest.raises(ValueError, match="bad.tar: corrupt tar header"):
