@@ -530,6 +530,6 @@ def check_index(shard: Path) -> tuple[dict[str, str], list[str]]:
     problems = []
     if stored != listed:
         first = next((i for i, (a, b) in enumerate(zip(stored, listed)) if a != b), min(len(stored), len(listed)))
-        problems.append(f"{name} disagrees with the tar headers from member {first} on "
-                        f"({len(listed)} members listed, {len(stored)} in the tar)")
+        problems.append(f"{name} disagrees with the tar headers from member {first} on: it lists {len(listed)} "
+                        f"members, the tar holds {len(stored)}")
     return {e.name: e.sha256 for e in index.entries}, problems

@@ -1,6 +1,7 @@
 """Shard reading, the streaming loader (split purity, determinism, resume, rank splitting), frames and audio."""
 
 import io
+import shutil
 import tarfile
 
 import numpy as np
@@ -12,7 +13,16 @@ from torch.utils.data import DataLoader
 from ccstereo import audio, frames
 from ccstereo.data import ShardPlan, StreamConfig, TrainStream, iter_eval_batches
 from ccstereo.frames import segment_frame_index
-from pipelines.shards import iter_clips, list_shards, read_split_keys, shard_keys
+from pipelines.shards import (
+    index_path,
+    iter_clips,
+    iter_raw_clips,
+    list_shards,
+    read_index,
+    read_split_keys,
+    shard_keys,
+    trusted_index,
+)
 from pipelines.synth.fakeshards import make_fake_dataset
 
 torch.set_num_threads(1)
@@ -212,3 +222,47 @@ def test_tar_reader_handles_long_names_and_refuses_damage(fake, tmp_path):
     bad.write_bytes(data[:10] + b"X" + data[11:])  # a byte of the first header's name field
     with pytest.raises(ValueError, match="bad.tar: corrupt tar header"):
         list(iter_clips([bad]))
+
+
+def headers_only_copy(fake, dest):
+    """The fake shards without their index files: readers must parse the tar headers."""
+    dest.mkdir()
+    out = []
+    for shard in fake.shards:
+        out.append(dest / shard.name)
+        shutil.copyfile(shard, out[-1])
+    return out
+
+
+def test_reader_with_and_without_index_gives_the_same_clips(fake, tmp_path):
+    bare = headers_only_copy(fake, tmp_path / "bare")
+    assert all(trusted_index(s, s.stat().st_size) is not None for s in fake.shards)
+    assert all(not index_path(s).exists() for s in bare)
+    with_index = [(c.key, c.members) for c in iter_raw_clips(fake.shards)]
+    from_headers = [(c.key, c.members) for c in iter_raw_clips(bare)]
+    assert with_index == from_headers and len(with_index) == len(fake.keys)
+    wanted = fake.splits[("5-split", "1")]["val"]
+    assert [c.key for c in iter_clips(fake.shards, wanted)] == [c.key for c in iter_clips(bare, wanted)] == wanted
+    # the trainer's input: same plan, same samples in the same order
+    keys = fake.splits[("5-split", "1")]["train"]
+    plan, bare_plan = ShardPlan.build(fake.shards, keys), ShardPlan.build(bare, keys)
+    assert [k for _, k in plan.shards] == [k for _, k in bare_plan.shards]
+    same_batches(take(TrainStream(plan, stream_cfg()), 1, 4), take(TrainStream(bare_plan, stream_cfg()), 1, 4))
+
+
+def test_a_stale_index_is_not_trusted(fake, tmp_path):
+    """A tar rewritten after its index (here: another shard's bytes under its name) is read from its headers."""
+    bare = headers_only_copy(fake, tmp_path / "shards")
+    shard = bare[0]
+    shutil.copyfile(index_path(fake.shards[0]), index_path(shard))
+    assert trusted_index(shard, shard.stat().st_size) is not None
+    shutil.copyfile(fake.shards[1], shard)
+    assert trusted_index(shard, shard.stat().st_size) is None
+    assert shard_keys(shard) == shard_keys(fake.shards[1]) != shard_keys(fake.shards[0])
+    assert [c.members for c in iter_raw_clips([shard])] == [c.members for c in iter_raw_clips(fake.shards[1:2])]
+    # a damaged index is not trusted either
+    index_path(shard).write_text('{"format": "ccstereo-shard-index/1"}\n')
+    with pytest.raises(ValueError, match="header does not describe"):
+        read_index(shard)
+    assert trusted_index(shard, shard.stat().st_size) is None
+    assert shard_keys(shard) == shard_keys(fake.shards[1])

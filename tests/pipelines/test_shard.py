@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +17,19 @@ import webdataset as wds
 from click.testing import CliRunner
 
 from pipelines.cli import main
-from pipelines.contract import CLIP_SAMPLES, FRAMES_PER_CLIP, frame_member, sample_key
+from pipelines.contract import CLIP_SAMPLES, FRAMES_PER_CLIP, DatasetLayout, frame_member, sample_key
 from pipelines.io import write_jsonl
 from pipelines.shard import ShardError, shard_dataset
-from pipelines.shards import add_member, flac_bytes, jpeg_bytes
+from pipelines.shards import (
+    INDEX_SUFFIX,
+    add_member,
+    flac_bytes,
+    index_bytes,
+    index_path,
+    jpeg_bytes,
+    read_index,
+    write_shard,
+)
 from pipelines.verify import verify_dataset
 
 DATASET = "yt-music"
@@ -177,3 +188,81 @@ def test_verify_checks_split_lists_against_shards(sharded):
     assert any("listed twice" in p for p in problems)
     assert any("ghostghost1_0000 is in 0 shard samples" in p for p in problems)
     assert any("7 keys, clips.jsonl says 5" in p for p in problems)
+
+
+def test_index_files_match_the_tar(tmp_path, jpegs):
+    """Offsets, sizes and sha256 of the index against Python's tarfile as an independent reader."""
+    make_prepared(tmp_path, jpegs)
+    summary = shard_dataset(tmp_path, DATASET, maxcount=4)
+    layout = DatasetLayout(tmp_path, DATASET)
+    assert [str(p) for p in layout.shards()] == summary.shards  # index files are never taken for shards
+    for shard in layout.shards():
+        index = read_index(shard)
+        assert index.tar == shard.name and index.tar_size == shard.stat().st_size
+        with tarfile.open(shard) as tar:
+            stored = [(m.name, m.offset_data, m.size, hashlib.sha256(tar.extractfile(m).read()).hexdigest())
+                      for m in tar]
+        assert [tuple(e) for e in index.entries] == stored
+        assert index_path(shard).read_bytes() == index_bytes(index)  # one canonical form
+    first = {p.name: p.read_bytes() for p in layout.shards_dir.glob(f"*{INDEX_SUFFIX}")}
+    shard_dataset(tmp_path, DATASET, maxcount=4)
+    assert {p.name: p.read_bytes() for p in layout.shards_dir.glob(f"*{INDEX_SUFFIX}")} == first
+    assert sorted(first) == ["yt-music-000000.tar.idx.jsonl", "yt-music-000001.tar.idx.jsonl"]
+    # fewer shards on a rerun: the index files of the removed shards go with them
+    shard_dataset(tmp_path, DATASET, maxcount=10)
+    assert sorted(p.name for p in layout.shards_dir.iterdir()) == ["yt-music-000000.tar",
+                                                                   "yt-music-000000.tar.idx.jsonl"]
+
+
+def test_failed_write_keeps_the_previous_shard_and_index(tmp_path):
+    path = tmp_path / "shards" / "yt-music-000000.tar"
+    with write_shard(path) as writer:
+        writer.add("vidAAAAAAA1_0000.json", b"{}")
+    before = path.read_bytes(), index_path(path).read_bytes()
+    with pytest.raises(RuntimeError, match="killed"), write_shard(path) as writer:
+        writer.add("vidAAAAAAA1_0000.json", b'{"other": 1}')
+        raise RuntimeError("killed")
+    with pytest.raises(ValueError, match="empty shard"), write_shard(path):
+        pass
+    assert (path.read_bytes(), index_path(path).read_bytes()) == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["yt-music-000000.tar", "yt-music-000000.tar.idx.jsonl"]
+
+
+def test_verify_checks_the_index(sharded):
+    """A member whose bytes differ from the index is named even where the schema checks pass (JPEG entropy
+    data under --headers-only, a JSON value); a missing or stale index is a problem of its shard."""
+    shards = sharded / DATASET / "shards"
+    shard = shards / "yt-music-000001.tar"
+    spans = {e.name: (e.offset, e.size) for e in read_index(shard).entries}
+    data = bytearray(shard.read_bytes())
+    offset, size = spans["vidCCCCCCC3_0000.f042.jpg"]
+    data[offset + size // 2] ^= 0xFF  # inside the compressed data: the header-only JPEG check cannot see it
+    offset, _ = spans["vidCCCCCCC3_0001.json"]
+    json_member = bytes(data[offset:offset + spans["vidCCCCCCC3_0001.json"][1]])
+    changed = json_member.replace(b'"rms": 0.1', b'"rms": 0.2')
+    assert changed != json_member
+    data[offset:offset + len(changed)] = changed
+    shard.write_bytes(bytes(data))
+    problems = [str(p) for p in verify_dataset(sharded, DATASET, decode_frames=False)]
+    assert problems == ["yt-music-000001.tar:vidCCCCCCC3_0000: f042.jpg: bytes differ from the shard index (sha256)",
+                        "yt-music-000001.tar:vidCCCCCCC3_0001: json: bytes differ from the shard index (sha256)"]
+    index_path(shard).unlink()
+    stale = shards / "yt-music-000000.tar"
+    stale.write_bytes(stale.read_bytes() + b"\0" * 10240)  # still a valid tar, but not the one indexed
+    problems = [str(p) for p in verify_dataset(sharded, DATASET)]
+    assert "yt-music-000001.tar: no index file yt-music-000001.tar.idx.jsonl (rerun `ccs-data shard`)" in problems
+    assert any(p.startswith("yt-music-000000.tar: yt-music-000000.tar.idx.jsonl is stale") for p in problems)
+    assert len(problems) == 2, problems
+
+
+def test_verify_catches_an_index_that_disagrees_with_the_tar(sharded):
+    shard = sharded / DATASET / "shards" / "yt-music-000000.tar"
+    index = read_index(shard)
+    moved = index.entries[1]._replace(offset=index.entries[1].offset + 512)
+    index_path(shard).write_bytes(index_bytes(replace(index, entries=(index.entries[0], moved, *index.entries[2:]))))
+    problems = [str(p) for p in verify_dataset(sharded, DATASET)]
+    assert problems == [("yt-music-000000.tar: yt-music-000000.tar.idx.jsonl disagrees with the tar headers from "
+                         "member 1 on: it lists 412 members, the tar holds 412")]
+    index_path(shard).write_text("not json\n")
+    problems = [str(p) for p in verify_dataset(sharded, DATASET)]
+    assert problems == [f"yt-music-000000.tar: {index_path(shard)}: not a shard index (unreadable JSON lines)"]
