@@ -3,9 +3,12 @@ used, DCT-downscaled JPEG decode, batched jitter + normalisation) against a naiv
 the same run (one tar read and a full audio decode per sample, full-size decode, per-sample float augmentation).
 
     .venv/bin/python benchmarks/loader_throughput.py [--preset paper|cpu-small] [--batches 20] [--repeats 3]
+        [--compare-readers]
 
+``--compare-readers`` also runs the streaming loader and ``ShardPlan.build`` on a copy of the same shards without
+their index files, interleaved with the index runs: the header-parsing reader as the baseline of the index reader.
 Runs in one process with one torch thread, so samples/s is per core. Prints wall-clock and CPU-time rates
-(CPU time is the robust number on a shared machine) and a Markdown row for BENCHMARKS.md.
+(CPU time is the robust number on a shared machine) and Markdown rows for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -20,8 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
 
 from ccstereo.audio import normalise_rms
 from ccstereo.config import preset
@@ -87,6 +89,43 @@ def timed(fn) -> tuple[float, float, int]:
     return time.perf_counter() - w, time.process_time() - c, n
 
 
+def without_index(shards: list[Path], dest: Path) -> list[Path]:
+    """Copies of ``shards`` without their index files, so every reader parses the tar headers."""
+    dest.mkdir()
+    copies = [dest / s.name for s in shards]
+    for src, copy in zip(shards, copies):
+        shutil.copyfile(src, copy)
+    return copies
+
+
+def plan_builds(shards: list[Path], keys: list[str], builds: int = 20) -> int:
+    """Build the plan ``builds`` times; returns the number of shards scanned."""
+    for _ in range(builds):
+        ShardPlan.build(shards, keys)
+    return builds * len(shards)
+
+
+def measure(args, cfg) -> dict[str, list[tuple[float, float, int]]]:
+    """(wall s, CPU s, items) of every variant and repeat; variants interleaved within each repeat."""
+    with tempfile.TemporaryDirectory() as tmp:
+        info = make_fake_dataset(tmp, n_clips=args.clips, protocols={"bench": 1}, clips_per_shard=16)  # 480x240 frames
+        keys = info.splits[("bench", "1")]["train"]
+        plan = ShardPlan.build(info.shards, keys)
+        bare = without_index(info.shards, Path(tmp) / "bare") if args.compare_readers else []
+        bare_plan = ShardPlan.build(bare, keys) if bare else None
+        rows: dict[str, list[tuple[float, float, int]]] = {"streaming": [], "streaming+aug": [], "naive": []}
+        for r in range(args.repeats):
+            rows["streaming"].append(streaming(plan, cfg, args.batches, r, augment=False))
+            if bare_plan is not None:
+                headers = streaming(bare_plan, cfg, args.batches, r, augment=False)
+                rows.setdefault("streaming, headers", []).append(headers)
+                rows.setdefault("plan, index", []).append(timed(lambda: plan_builds(info.shards, keys)))
+                rows.setdefault("plan, headers", []).append(timed(lambda: plan_builds(bare, keys)))
+            rows["streaming+aug"].append(streaming(plan, cfg, args.batches, r, augment=True))
+            rows["naive"].append(timed(lambda: naive(info.shards, keys, cfg, args.baseline_samples, r)))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="paper", choices=["paper", "cpu-small"])
@@ -94,30 +133,30 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--clips", type=int, default=48)
     ap.add_argument("--baseline-samples", type=int, default=64)
+    ap.add_argument("--compare-readers", action="store_true",
+                    help="also time the header-parsing reader (the shards without index files) in the same run")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = preset(args.preset, batch_size=32, shuffle_buffer=256)
-    with tempfile.TemporaryDirectory() as tmp:
-        info = make_fake_dataset(tmp, n_clips=args.clips, protocols={"bench": 1}, clips_per_shard=16)  # 480x240 frames
-        keys = info.splits[("bench", "1")]["train"]
-        plan = ShardPlan.build(info.shards, keys)
-        rows = {"streaming": [], "streaming+aug": [], "naive": []}
-        for r in range(args.repeats):
-            rows["streaming"].append(streaming(plan, cfg, args.batches, r, augment=False))
-            rows["streaming+aug"].append(streaming(plan, cfg, args.batches, r, augment=True))
-            rows["naive"].append(timed(lambda: naive(info.shards, keys, cfg, args.baseline_samples, r)))
     out = {}
-    for name, runs in rows.items():
+    for name, runs in measure(args, cfg).items():
         wall = statistics.median(n / w for w, _, n in runs)
         cpu = statistics.median(n / c for _, c, n in runs)
         out[name] = (wall, cpu)
-        print(f"{name:14s} median of {args.repeats}: {wall:8.1f} samples/s wall, {cpu:8.1f} samples/s per CPU-second")
+        unit = "shards" if name.startswith("plan") else "samples"
+        print(f"{name:18s} median of {args.repeats}: {wall:8.1f} {unit}/s wall, {cpu:8.1f} {unit}/s per CPU-second")
     print()
-    print(f"| {datetime.date.today()} | {platform.node() or 'host'} ({platform.processor() or platform.machine()}) | {args.preset} "
-          f"(resize {cfg.model.resize}, crop {cfg.model.crop}, K={cfg.samples_per_clip}, 2 frames/sample) | "
-          f"{out['streaming'][0]:.0f} / {out['streaming'][1]:.0f} | {out['streaming+aug'][0]:.0f} / {out['streaming+aug'][1]:.0f} | "
-          f"{out['naive'][0]:.0f} / {out['naive'][1]:.0f} |")
 
+    def rates(name: str) -> str:
+        return f"{out[name][0]:.0f} / {out[name][1]:.0f}"
+
+    row = (f"| {datetime.date.today()} | {platform.node() or 'host'} ({platform.processor() or platform.machine()}) "
+           f"| {args.preset} (resize {cfg.model.resize}, crop {cfg.model.crop}, K={cfg.samples_per_clip}, "
+           "2 frames/sample) |")
+    print(f"{row} {rates('streaming')} | {rates('streaming+aug')} | {rates('naive')} |")
+    if args.compare_readers:  # plan build: CPU ms per shard
+        print(f"{row} {rates('streaming')} | {rates('streaming, headers')} | "
+              f"{1e3 / out['plan, index'][1]:.2f} | {1e3 / out['plan, headers'][1]:.2f} |")
 
 if __name__ == "__main__":
     main()
