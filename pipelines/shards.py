@@ -45,7 +45,7 @@ TAR_BLOCK = 512
 INDEX_SUFFIX = ".idx.jsonl"
 INDEX_FORMAT = "ccstereo-shard-index/1"
 
-# ------------------------------------------------------------------------------------------------ write side
+# ------------------------------------------------------------------------------------------------ members
 
 
 def flac_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
@@ -73,6 +73,9 @@ def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info.uname = info.gname = ""
     info.type = tarfile.REGTYPE
     tar.addfile(info, io.BytesIO(data))
+
+
+# ------------------------------------------------------------------------------------------------ writer, index
 
 
 def _padded(size: int) -> int:
@@ -281,7 +284,6 @@ def _split_member(name: str, shard: Path) -> tuple[str, str]:
     except ValueError:
         raise ValueError(f"{shard}: member {name!r} has a malformed key") from None
     return key, ext
-
 
 
 def _octal(field_bytes: bytes, shard: Path, pos: int) -> int:

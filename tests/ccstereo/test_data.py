@@ -7,6 +7,7 @@ import tarfile
 import numpy as np
 import pytest
 import scipy.signal
+import soundfile as sf
 import torch
 from torch.utils.data import DataLoader
 
@@ -88,8 +89,6 @@ def test_split_list_and_shard_errors(fake, tmp_path):
         list_shards(tmp_path, "fair-play")
     short = tmp_path / "short.tar"
     buf = io.BytesIO()
-    import soundfile as sf
-
     sf.write(buf, np.zeros((100, 2)), 16000, format="FLAC")
     with tarfile.open(short, "w") as tar:
         for name, data in (("000009_0000.audio.flac", buf.getvalue()), ("000009_0000.f000.jpg", b"x")):
@@ -202,8 +201,6 @@ def test_tar_reader_handles_long_names_and_refuses_damage(fake, tmp_path):
         with tarfile.open(path, "w", format=fmt) as tar:
             members = {"audio.flac": None, "f000.jpg": clip.frames[0], "json": b"{}"}
             buf = io.BytesIO()
-            import soundfile as sf
-
             sf.write(buf, clip.audio.T, 16000, format="FLAC", subtype="PCM_16")
             members["audio.flac"] = buf.getvalue()
             for ext, data in members.items():
