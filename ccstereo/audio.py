@@ -19,12 +19,13 @@ def hann_window(device: torch.device | str | None = None, dtype: torch.dtype = t
     return torch.hann_window(WIN_LENGTH, periodic=True, device=device, dtype=dtype)
 
 
-def stft(wave: torch.Tensor, pad_mode: str = DEFAULT_PAD_MODE) -> torch.Tensor:
-    """Complex STFT of ``wave [..., T]`` -> ``[..., 257, T // 160 + 1]`` (centered)."""
+def stft(wave: torch.Tensor, pad_mode: str = DEFAULT_PAD_MODE, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Complex STFT of ``wave [..., T]`` -> ``[..., 257, T // 160 + 1]`` (centered), computed in ``dtype`` (signal
+    and window): float32 for the networks, float64 for the metrics (phase on quiet bins is sensitive to rounding)."""
     lead = wave.shape[:-1]
-    flat = wave.reshape(-1, wave.shape[-1]).float()
+    flat = wave.reshape(-1, wave.shape[-1]).to(dtype)
     spec = torch.stft(
-        flat, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH, window=hann_window(wave.device),
+        flat, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH, window=hann_window(wave.device, dtype),
         center=True, pad_mode=pad_mode, return_complex=True,
     )
     return spec.reshape(*lead, *spec.shape[-2:])
@@ -88,9 +89,11 @@ def to_mono_diff(stereo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return left + right, left - right
 
 
-def from_mono_diff(mono: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`to_mono_diff`: ``L = (mono + diff) / 2``, ``R = (mono - diff) / 2`` -> ``[..., 2, T]``."""
-    return torch.stack([(mono + diff) / 2, (mono - diff) / 2], dim=-2)
+def from_mono_diff(mono: torch.Tensor, diff: torch.Tensor, dim: int = -2) -> torch.Tensor:
+    """Inverse of :func:`to_mono_diff`: ``L = (mono + diff) / 2``, ``R = (mono - diff) / 2`` stacked as a new axis
+    ``dim``: ``[..., T]`` waveforms -> ``[..., 2, T]``; ``[B, 2, F, T]`` real/imag spectrograms (the STFT is linear)
+    with ``dim=1`` -> ``[B, 2 (L, R), 2, F, T]``."""
+    return torch.stack([(mono + diff) / 2, (mono - diff) / 2], dim=dim)
 
 
 def segment_specs(stereo_segment: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

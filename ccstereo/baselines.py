@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from ccstereo.audio import complex_mul_ri
+from ccstereo.blocks import AudioEncoder, MaskDecoder, encoder_shapes, init_audio_side, resnet18_trunk
 from ccstereo.config import ModelConfig
-from ccstereo.model import AudioEncoder, MaskDecoder, encoder_shapes, init_audio_side, resnet18_trunk
 
 M2B_CHANNELS = (64, 128, 256, 512, 512)
 M2B_VISUAL_CHANNELS = 8

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ccstereo.config import ModelConfig
+from ccstereo.model import build_model
 from pipelines.io import atomic_write_bytes
 
 FORMAT = "ccstereo-checkpoint/1"
@@ -72,8 +73,6 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
     The visual trunk is built with random init before the stored weights replace it, so loading never needs the
     ImageNet weights file.
     """
-    from ccstereo.model import build_model
-
     ckpt = load_checkpoint(path, map_location)
     cfg = ModelConfig.from_dict(ckpt["model_config"])
     model = build_model(dataclasses.replace(cfg, visual_init="random"))

@@ -119,6 +119,8 @@ class TrainConfig:
             raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.select_on not in ("val", "test"):
             raise ValueError(f"select_on must be val or test, got {self.select_on!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.batch_size < 1 or self.samples_per_clip < 1 or self.epochs < 1:
             raise ValueError("batch_size, samples_per_clip and epochs must be >= 1")
         object.__setattr__(self, "betas", tuple(self.betas))

@@ -12,6 +12,8 @@ resized and cropped once (consecutive windows often share a frame).
 **TDSS**: the frame is resized to the model's ``resize`` size (480x240) and a ``crop`` (448x224) window is
 taken at one of [top-left, top-right, bottom-left, bottom-right, centre] chosen by ``frame_index % 5``;
 without TDSS the whole frame is resized to the crop size.
+
+Library only: :func:`infer_file` is what ``ccs-infer`` (``ccstereo.cli``) runs.
 """
 
 from __future__ import annotations
@@ -22,15 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
+import soundfile as sf
 import torch
 import torch.nn.functional as F
 
 from ccstereo import frames as frames_lib
-from ccstereo.audio import istft_ri, normalise_rms, stft_ri
+from ccstereo.audio import from_mono_diff, istft_ri, normalise_rms, stft_ri
+from ccstereo.checkpoint import load_model
 from ccstereo.constants import CROP_HEIGHT, CROP_WIDTH, INFER_HOP_SAMPLES, SEGMENT_SAMPLES
+from ccstereo.metrics import compute_metrics
 from pipelines.contract import FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE
+from pipelines.io import atomic_write_bytes
+from pipelines.media import FrameSpec, MediaError, decode_audio, iter_frames
+from pipelines.probe import probe
 
 TDSS_POSITIONS = frames_lib.TDSS_POSITIONS
 
@@ -124,6 +131,56 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def _checked_mono(mono: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """``mono`` as a float32 CPU tensor ``[T]``; one clear error for anything else."""
+    mono_t = torch.as_tensor(np.asarray(mono, dtype=np.float32) if not isinstance(mono, torch.Tensor) else mono)
+    mono_t = mono_t.detach().float().cpu()
+    if mono_t.ndim != 1 or mono_t.numel() == 0:
+        raise ValueError(f"mono must be a non-empty 1-D waveform, got shape {list(mono_t.shape)}")
+    if not torch.isfinite(mono_t).all():
+        raise ValueError("mono contains NaN or infinite samples")
+    return mono_t
+
+
+def _check_frames(frames: Sequence[np.ndarray]) -> None:
+    if isinstance(frames, np.ndarray) and frames.ndim != 4:
+        raise ValueError(f"frames must be uint8 [N, H, W, 3] with N >= 1, got {list(frames.shape)}")
+    if len(frames) == 0:
+        raise ValueError("frames must be uint8 [N, H, W, 3] with N >= 1, got no frames")
+
+
+def _window_diffs(model: torch.nn.Module, windows: torch.Tensor, images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Predicted L - R float64 ``[B, SEGMENT_SAMPLES]`` for mono ``windows`` ``[B, SEGMENT_SAMPLES]`` paired with
+    prepared ``images``: each window's mono goes in at RMS 0.1, its prediction comes back at the window's level."""
+    scaled, scale = normalise_rms(windows[:, None, :])
+    spec = stft_ri(scaled[:, 0]).to(device)
+    diff_spec = model(spec, images.to(device))
+    if diff_spec.shape != spec.shape:
+        raise ValueError(f"model returned {list(diff_spec.shape)}, expected {list(spec.shape)}")
+    return istft_ri(diff_spec.float(), SEGMENT_SAMPLES).cpu().double() / scale[:, None].double()
+
+
+def _averaged_diff(model: torch.nn.Module, padded: torch.Tensor, starts: list[int], frame_ids: list[int],
+                   images: dict[int, torch.Tensor], batch_size: int, device: torch.device) -> torch.Tensor:
+    """Float64 ``[len(padded)]``: every window's predicted difference, overlapping windows averaged."""
+    acc = torch.zeros(padded.numel(), dtype=torch.float64)
+    count = torch.zeros(padded.numel(), dtype=torch.float64)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for b0 in range(0, len(starts), batch_size):
+                batch_starts = starts[b0 : b0 + batch_size]
+                windows = torch.stack([padded[s : s + SEGMENT_SAMPLES] for s in batch_starts])
+                batch_images = torch.stack([images[i] for i in frame_ids[b0 : b0 + batch_size]])
+                for s, d in zip(batch_starts, _window_diffs(model, windows, batch_images, device)):
+                    acc[s : s + SEGMENT_SAMPLES] += d
+                    count[s : s + SEGMENT_SAMPLES] += 1
+    finally:
+        model.train(was_training)
+    return acc / count
+
+
 def binauralize(
     mono: np.ndarray | torch.Tensor,
     frames: Sequence[np.ndarray],
@@ -143,16 +200,8 @@ def binauralize(
     ``model(mono_spec [B, 2, 257, 64], frame [B, 3, h, w]) -> diff_spec [B, 2, 257, 64]`` (ARCHITECTURE.md);
     ``model_cfg`` supplies the frame sizes (``resize``, ``crop``).
     """
-    mono_t = torch.as_tensor(np.asarray(mono, dtype=np.float32) if not isinstance(mono, torch.Tensor) else mono)
-    mono_t = mono_t.detach().float().cpu()
-    if mono_t.ndim != 1 or mono_t.numel() == 0:
-        raise ValueError(f"mono must be a non-empty 1-D waveform, got shape {list(mono_t.shape)}")
-    if not torch.isfinite(mono_t).all():
-        raise ValueError("mono contains NaN or infinite samples")
-    if isinstance(frames, np.ndarray) and frames.ndim != 4:
-        raise ValueError(f"frames must be uint8 [N, H, W, 3] with N >= 1, got {list(frames.shape)}")
-    if len(frames) == 0:
-        raise ValueError("frames must be uint8 [N, H, W, 3] with N >= 1, got no frames")
+    mono_t = _checked_mono(mono)
+    _check_frames(frames)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     geometry = frame_geometry(model_cfg)
@@ -163,34 +212,9 @@ def binauralize(
     padded = F.pad(mono_t, (0, max(0, SEGMENT_SAMPLES - n)))
     starts = window_starts(padded.numel(), hop)
     frame_ids = [frames_lib.segment_frame_index(s, len(frames)) for s in starts]
-    prepared: dict[int, torch.Tensor] = {}  # each needed frame decoded/cropped once
-    for i in sorted(set(frame_ids)):
-        prepared[i] = prepare_frame(frames[i], i, geometry, tdss)
-
-    acc = torch.zeros(padded.numel(), dtype=torch.float64)
-    count = torch.zeros(padded.numel(), dtype=torch.float64)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for b0 in range(0, len(starts), batch_size):
-                batch_starts = starts[b0 : b0 + batch_size]
-                segs = torch.stack([padded[s : s + SEGMENT_SAMPLES] for s in batch_starts])
-                scaled, scale = normalise_rms(segs[:, None, :])  # each window's mono to RMS 0.1
-                spec = stft_ri(scaled[:, 0]).to(dev)
-                imgs = torch.stack([prepared[i] for i in frame_ids[b0 : b0 + batch_size]]).to(dev)
-                diff_spec = model(spec, imgs)
-                if diff_spec.shape != spec.shape:
-                    raise ValueError(f"model returned {list(diff_spec.shape)}, expected {list(spec.shape)}")
-                diff = istft_ri(diff_spec.float(), SEGMENT_SAMPLES).cpu().double() / scale[:, None].double()
-                for s, d in zip(batch_starts, diff):
-                    acc[s : s + SEGMENT_SAMPLES] += d
-                    count[s : s + SEGMENT_SAMPLES] += 1
-    finally:
-        model.train(was_training)
-    diff = (acc / count)[:n]
-    mono64 = mono_t.double()
-    return torch.stack([(mono64 + diff) / 2, (mono64 - diff) / 2]).float().numpy()
+    images = {i: prepare_frame(frames[i], i, geometry, tdss) for i in sorted(set(frame_ids))}  # each needed frame once
+    diff = _averaged_diff(model, padded, starts, frame_ids, images, batch_size, dev)[:n]
+    return from_mono_diff(mono_t.double(), diff).float().numpy()
 
 
 # ----------------------------------------------------------------------------------------------------- I/O
@@ -207,11 +231,10 @@ class DecodedVideo:
 
 
 def decode_video(path: str | Path) -> DecodedVideo:
-    """Decode a video file for :func:`binauralize`; stereo is downmixed to ``mono = L + R`` (SPEC section 2)."""
-    # the same decoders as ccs-data prepare, so a frame at inference is timed and scaled as in training
-    from pipelines.media import FrameSpec, MediaError, decode_audio, iter_frames
-    from pipelines.probe import probe
+    """Decode a video file for :func:`binauralize`; stereo is downmixed to ``mono = L + R`` (SPEC section 2).
 
+    The decoders are those of ``ccs-data prepare``, so a frame at inference is timed and scaled as in training.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -242,10 +265,6 @@ def decode_video(path: str | Path) -> DecodedVideo:
 
 def write_wav(path: str | Path, audio: np.ndarray) -> bool:
     """Write ``[2, T]`` as 16-bit 16 kHz wav atomically; returns True when samples had to be clipped to [-1, 1]."""
-    import soundfile as sf
-
-    from pipelines.io import atomic_write_bytes
-
     clipped = bool(np.abs(audio).max() > 1.0)
     buf = io.BytesIO()
     sf.write(buf, np.clip(audio, -1.0, 1.0).T, SAMPLE_RATE, subtype="PCM_16", format="WAV")
@@ -275,74 +294,14 @@ def infer_file(
     device: str | None = None,
 ) -> InferResult:
     """``ccs-infer``: binauralise ``video`` with the model in ``checkpoint`` and write ``out`` (wav)."""
-    from ccstereo.checkpoint import load_model
-    from ccstereo.metrics import compute_metrics
-
     decoded = decode_video(video)
     if compare and decoded.stereo is None:
         raise ValueError(f"{video}: --compare needs a stereo audio track, the file has "
                          f"{decoded.source_channels} channel(s)")
-    model, model_cfg = _load(load_model, checkpoint, device)
+    model, model_cfg, _ = load_model(checkpoint, map_location=device or "cpu")
     audio = binauralize(decoded.mono, decoded.frames, model, model_cfg, hop=hop, tdss=tdss,
                         batch_size=batch_size)
     clipped = write_wav(out, audio)
     metrics = compute_metrics(audio, decoded.stereo) if compare else None
     return InferResult(Path(out), audio.shape[1], len(decoded.frames),
                        len(window_starts(max(audio.shape[1], SEGMENT_SAMPLES), hop)), clipped, metrics)
-
-
-def _load(load_model: Any, checkpoint: str | Path, device: str | None) -> tuple[torch.nn.Module, Any]:
-    """Adapter over ``ccstereo.checkpoint.load_model``: accepts a model, or a (model, config) pair."""
-    loaded = load_model(checkpoint, map_location=device or "cpu")
-    if isinstance(loaded, tuple):
-        model, cfg = loaded[0], loaded[1]
-    else:
-        model, cfg = loaded, getattr(loaded, "cfg", getattr(loaded, "config", None))
-    if device:
-        model = model.to(device)
-    return model, cfg
-
-
-# ------------------------------------------------------------------------------------------------------ CLI
-
-
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--checkpoint", "-c", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A ccs-train checkpoint (.pt); it carries the model config.")
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the binaural result (16-bit, 16 kHz, 2-channel wav).")
-@click.option("--tdss/--no-tdss", default=True, show_default=True,
-              help="Test-time dynamic scene simulation: crop each frame at one of five positions by frame "
-                   "index (paper). --no-tdss resizes the whole frame to the crop size.")
-@click.option("--hop", default=INFER_HOP_SAMPLES, show_default=True,
-              type=click.IntRange(min=1, max=SEGMENT_SAMPLES),
-              help="Sliding-window hop in samples at 16 kHz (paper: 1600 = 0.1 s; official code 1008; "
-                   "2.5D Visual Sound 800).")
-@click.option("--compare", is_flag=True,
-              help="Also print the metrics (SPEC section 10) of the output against the video's own stereo "
-                   "track; needs a stereo input.")
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
-              help="Windows per forward pass.")
-@click.option("--device", default=None, help="torch device (default: cpu).")
-def main(video: Path, checkpoint: Path, output: Path, tdss: bool, hop: int, compare: bool, batch_size: int,
-         device: str | None) -> None:
-    """Binauralise VIDEO (any file ffmpeg reads, with mono or stereo audio) with a trained model.
-
-    The audio is decoded to 16 kHz (stereo is downmixed to mono = L + R), the frames are read at 10 fps and
-    resized to 480x240, a 0.63 s window slides over the clip every HOP samples, each window is paired with the
-    frame at its centre, and the overlapping predictions are averaged (SPEC section 9).
-    """
-    import json
-
-    try:
-        result = infer_file(video, checkpoint, output, hop=hop, tdss=tdss, compare=compare,
-                            batch_size=batch_size, device=device)
-    except (ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"wrote {result.out_path} ({result.n_samples / SAMPLE_RATE:.2f} s, {result.n_windows} windows, "
-               f"{result.n_frames} frames, tdss={'on' if tdss else 'off'}, hop={hop})")
-    if result.clipped:
-        click.echo("warning: the output exceeded [-1, 1] and was clipped in the 16-bit file", err=True)
-    if result.metrics is not None:
-        click.echo(json.dumps({"pad_mode": "constant", **result.metrics}, indent=1))

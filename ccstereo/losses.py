@@ -10,6 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ccstereo.audio import from_mono_diff
 from ccstereo.config import ModelConfig
 
 PHS_ENERGY_FRACTION = 0.2  # bins with energy above 0.2 x the mean carry sound (SPEC 8)
@@ -62,8 +63,8 @@ def phase_loss(pred: torch.Tensor, target: torch.Tensor, fraction: float = PHS_E
 def phs_loss(pred_diff: torch.Tensor, true_diff: torch.Tensor, mono: torch.Tensor) -> torch.Tensor:
     """l_PHS (eq. 3) on the binaural spectrograms: L = (mono + diff) / 2, R = (mono - diff) / 2 (the STFT is linear,
     so this equals the phase of the STFT of the reconstructed waveforms up to iSTFT round-off)."""
-    pred = torch.stack([(mono + pred_diff) / 2, (mono - pred_diff) / 2], dim=1)  # [B, 2ch, 2ri, F, T]
-    true = torch.stack([(mono + true_diff) / 2, (mono - true_diff) / 2], dim=1)
+    pred = from_mono_diff(mono, pred_diff, dim=1)  # [B, 2ch, 2ri, F, T]
+    true = from_mono_diff(mono, true_diff, dim=1)
     return phase_loss(pred, true)
 
 

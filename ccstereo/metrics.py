@@ -5,8 +5,9 @@ normalisation), so this module implements one definition, names its only free ch
 every report states which one it used:
 
 * prediction and ground truth are each peak-normalised over both channels jointly: ``x / max(1e-20, max|x|)``;
-* STFTs use n_fft 512, hop 160, win 400, periodic Hann, centred; ``pad_mode="constant"`` (zero padding, the
-  librosa >= 0.10 default the official CCStereo evaluation used) or ``"reflect"`` (older papers);
+* STFTs are :func:`ccstereo.audio.stft` in float64 (n_fft 512, hop 160, win 400, periodic Hann, centred);
+  ``pad_mode="constant"`` (zero padding, the librosa >= 0.10 default the official CCStereo evaluation used) or
+  ``"reflect"`` (older papers);
 * STFT, Mag and ENV/WAV sum over the two channels; Phs is on the difference signal L - R; SNR pools both
   channels.
 
@@ -27,7 +28,7 @@ from typing import Union
 import numpy as np
 import torch
 
-from ccstereo.constants import HOP_LENGTH, N_FFT, WIN_LENGTH
+from ccstereo.audio import DEFAULT_PAD_MODE, stft
 
 METRIC_NAMES: tuple[str, ...] = ("STFT", "ENV", "WAV", "Mag", "Phs", "SNR")
 # every metric is a distance (lower is better) except SNR
@@ -75,27 +76,6 @@ def peak_normalise(x: torch.Tensor) -> torch.Tensor:
     return x / peak
 
 
-def _window(device: torch.device) -> torch.Tensor:
-    return torch.hann_window(WIN_LENGTH, periodic=True, dtype=torch.float64, device=device)
-
-
-def metric_stft(x: torch.Tensor, pad_mode: str = "constant") -> torch.Tensor:
-    """Complex STFT of the last axis with the metric parameters: ``[..., T] -> [..., 257, 1 + T // 160]``."""
-    lead = x.shape[:-1]
-    flat = x.reshape(-1, x.shape[-1])
-    spec = torch.stft(
-        flat,
-        n_fft=N_FFT,
-        hop_length=HOP_LENGTH,
-        win_length=WIN_LENGTH,
-        window=_window(x.device),
-        center=True,
-        pad_mode=pad_mode,
-        return_complex=True,
-    )
-    return spec.reshape(*lead, *spec.shape[-2:])
-
-
 def hilbert_transform(x: torch.Tensor) -> torch.Tensor:
     """Imaginary part of the analytic signal of ``x`` along the last axis (scipy.signal.hilbert's definition):
     the spectrum times ``-j`` on positive frequencies, DC and Nyquist set to zero; one real FFT pair."""
@@ -129,12 +109,12 @@ def _wrapped_abs_angle_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def _score_chunk(pred: torch.Tensor, true: torch.Tensor, pad_mode: str) -> dict[str, torch.Tensor]:
     """All six metrics for peak-normalised ``[b, 2, T]`` float64 tensors; each value is ``[b]``."""
-    s_pred = metric_stft(pred, pad_mode)  # [b, 2, F, N]
-    s_true = metric_stft(true, pad_mode)
+    s_pred = stft(pred, pad_mode, torch.float64)  # [b, 2, F, N]
+    s_true = stft(true, pad_mode, torch.float64)
     sq = _squared_error(s_pred, s_true)  # |dS|^2 = dRe^2 + dIm^2
     mag = sq.mean(dim=(-2, -1)).sum(dim=-1)
     # mean over (re/im, f, t) of the squared component errors = half the mean of |dS|^2
-    stft = mag / 2
+    stft_distance = mag / 2
 
     env_err = (amplitude_envelope(pred) - amplitude_envelope(true)).square().mean(dim=-1).sqrt()
     env = env_err.sum(dim=-1)
@@ -149,14 +129,14 @@ def _score_chunk(pred: torch.Tensor, true: torch.Tensor, pad_mode: str) -> dict[
     signal = true.square().mean(dim=(-2, -1))
     noise = (pred - true).square().mean(dim=(-2, -1))
     snr = 10.0 * torch.log10((signal + SNR_EPS) / (noise + SNR_EPS))
-    return {"STFT": stft, "ENV": env, "WAV": wav, "Mag": mag, "Phs": phs, "SNR": snr}
+    return {"STFT": stft_distance, "ENV": env, "WAV": wav, "Mag": mag, "Phs": phs, "SNR": snr}
 
 
 def compute_metrics_batch(
     pred: ArrayLike,
     true: ArrayLike,
     *,
-    pad_mode: str = "constant",
+    pad_mode: str = DEFAULT_PAD_MODE,
     chunk: int = 4,
     device: str | torch.device | None = None,
 ) -> dict[str, np.ndarray]:
@@ -183,7 +163,7 @@ def compute_metrics_batch(
     return {k: torch.cat(v).numpy() if v else np.zeros(0) for k, v in parts.items()}
 
 
-def compute_metrics(pred: ArrayLike, true: ArrayLike, *, pad_mode: str = "constant") -> dict[str, float]:
+def compute_metrics(pred: ArrayLike, true: ArrayLike, *, pad_mode: str = DEFAULT_PAD_MODE) -> dict[str, float]:
     """The six metrics of one clip: ``pred``, ``true`` are ``[2, T]`` (L, R), numpy or torch."""
     _check_pad_mode(pad_mode)
     p = _as_tensor(pred, "pred")

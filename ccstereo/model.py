@@ -8,59 +8,17 @@ output = mask (x) STFT(mono) (complex product) = predicted STFT(L - R).
 
 from __future__ import annotations
 
-import glob
-import os
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from ccstereo.audio import complex_mul_ri
+from ccstereo.baselines import Mono2Binaural, MonoMono
+from ccstereo.blocks import AudioEncoder, MaskDecoder, encoder_shapes, init_audio_side, resnet18_trunk
 from ccstereo.config import ModelConfig
-from ccstereo.constants import N_FREQ, N_SEGMENT_FRAMES
-
-AUDIO_INPUT_HW = (N_FREQ, N_SEGMENT_FRAMES)  # (257, 64)
 
 
 # ----------------------------------------------------------------------------------------------- visual side
-def find_imagenet_resnet18() -> Path | None:
-    """torchvision's cached ImageNet ResNet-18 (``<torch hub dir>/checkpoints/resnet18-*.pth``), if present."""
-    hits = sorted(glob.glob(os.path.join(torch.hub.get_dir(), "checkpoints", "resnet18-*.pth")))
-    return Path(hits[0]) if hits else None
-
-
-def resnet18_trunk(init: str) -> nn.Sequential:
-    """ResNet-18 without avgpool/fc; ``init`` = "imagenet" (torchvision cache), "random", or a state-dict path.
-
-    Never downloads: there may be no internet where this runs.
-    """
-    net = torchvision.models.resnet18(weights=None)
-    if init != "random":
-        if init == "imagenet":
-            path = find_imagenet_resnet18()
-            if path is None:
-                raise FileNotFoundError(
-                    "ImageNet ResNet-18 weights not found in torchvision's cache "
-                    f"({os.path.join(torch.hub.get_dir(), 'checkpoints')}/resnet18-*.pth). Copy them there, pass "
-                    "their path (--visual-init PATH), or train from scratch with --visual-init random."
-                )
-        else:
-            path = Path(init)
-            if not path.is_file():
-                raise FileNotFoundError(f"visual init weights {path} do not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        state = {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")}
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("fc.")]
-        if missing or unexpected:
-            raise ValueError(f"{path} is not a ResNet-18 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
-
-
 def conv_bn_act(cin: int, cout: int, kernel: int, dilation: int = 1) -> nn.Sequential:
     pad = dilation * (kernel // 2)
     return nn.Sequential(
@@ -96,42 +54,7 @@ class VisualEncoder(nn.Module):
         return self.head(self.trunk(frame))
 
 
-# ------------------------------------------------------------------------------------------------ audio side
-def down_block(cin: int, cout: int) -> nn.Sequential:
-    """U-Net encoder step: conv 4x4 stride 2 + BN + LeakyReLU(0.2)."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2))
-
-
-def match_size(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of a feature map to ``hw`` (skips and the final mask); identity when sizes agree."""
-    return x if tuple(x.shape[-2:]) == tuple(hw) else F.interpolate(x, size=hw, mode="bilinear", align_corners=False)
-
-
-class AudioEncoder(nn.Module):
-    """Five down blocks; returns every stage's output (the last one is the bottleneck)."""
-
-    def __init__(self, channels: tuple[int, ...], cin: int = 2):
-        super().__init__()
-        ins = (cin,) + tuple(channels[:-1])
-        self.blocks = nn.ModuleList(down_block(i, o) for i, o in zip(ins, channels))
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats = []
-        for block in self.blocks:
-            x = block(x)
-            feats.append(x)
-        return feats
-
-
-def encoder_shapes(channels: tuple[int, ...], hw: tuple[int, int] = AUDIO_INPUT_HW) -> list[tuple[int, int]]:
-    """(H, W) after each conv 4x4 / stride 2 / pad 1 stage: floor(n / 2)."""
-    out, (h, w) = [], hw
-    for _ in channels:
-        h, w = h // 2, w // 2
-        out.append((h, w))
-    return out
-
-
+# ---------------------------------------------------------------------------------------- audio-visual side
 class AVAD(nn.Module):
     """Audio-visual adaptive de-normalisation (paper eq. 4-5): out = BN(x) * (1 + alpha) + beta.
 
@@ -188,62 +111,6 @@ class CrossModalFusion(nn.Module):
         x = self.norms[1](x + self.self_attn(q, q, x, need_weights=False)[0])
         x = self.norms[2](x + self.ffn(x))
         return x.transpose(1, 2).reshape(b, c, h, w)
-
-
-class UpBlock(nn.Module):
-    """Decoder step: transposed conv 4x4 stride 2 + norm (BN or AVAD) + ReLU."""
-
-    def __init__(self, cin: int, cout: int, avad: AVAD | None = None):
-        super().__init__()
-        self.conv = nn.ConvTranspose2d(cin, cout, 4, 2, 1)
-        self.norm = avad if avad is not None else nn.BatchNorm2d(cout)
-
-    def forward(self, x: torch.Tensor, visual: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.conv(x)
-        x = self.norm(x, visual) if isinstance(self.norm, AVAD) else self.norm(x)
-        return F.relu(x)
-
-
-class MaskDecoder(nn.Module):
-    """f_psi: four UpBlocks with U-Net skips, a last transposed conv + sigmoid; mask = 2 * sigmoid - 1."""
-
-    def __init__(self, bottleneck_in: int, channels: tuple[int, ...], first_norm: AVAD | None = None):
-        super().__init__()
-        c1, c2, c3, c4, c5 = channels
-        self.ups = nn.ModuleList([
-            UpBlock(bottleneck_in, c4, first_norm), UpBlock(2 * c4, c3), UpBlock(2 * c3, c2), UpBlock(2 * c2, c1),
-        ])
-        self.last = nn.ConvTranspose2d(2 * c1, 2, 4, 2, 1)
-
-    def forward(self, bottleneck: torch.Tensor, skips: list[torch.Tensor], visual: torch.Tensor | None = None) -> torch.Tensor:
-        """``skips`` = encoder outputs 4, 3, 2, 1 (deepest first)."""
-        x = bottleneck
-        for i, (up, skip) in enumerate(zip(self.ups, skips)):
-            x = up(x, visual if i == 0 else None)
-            x = torch.cat([x, match_size(skip, x.shape[-2:])], dim=1)
-        mask = 2 * torch.sigmoid(self.last(x)) - 1
-        return match_size(mask, AUDIO_INPUT_HW)
-
-
-# Learned position embeddings start at the scale of the tokens they are added to (BN + ReLU outputs, RMS ~0.7).
-# At 0.02 (the weight init) attention is blind to where a visual token sits -- shuffling the tokens (the SCL
-# negative) left the fused vector unchanged and the SCL loss stuck at log 2 for hundreds of steps.
-POSITION_INIT_STD = 0.5
-
-
-def init_audio_side(module: nn.Module) -> None:
-    """Conv/linear weights N(0, 0.02), BN weights N(1, 0.02), biases 0 (SPEC 7); positions N(0, POSITION_INIT_STD)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d) and m.affine:
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
-    for name, p in module.named_parameters():
-        if name.split(".")[-1].startswith("pos_"):
-            nn.init.normal_(p, 0.0, POSITION_INIT_STD)
 
 
 class CCStereo(nn.Module):
@@ -308,8 +175,6 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     """The network named by ``cfg.arch`` ("ccstereo", "mono2binaural", "mono-mono")."""
     if cfg.arch == "ccstereo":
         return CCStereo(cfg)
-    from ccstereo.baselines import Mono2Binaural, MonoMono
-
     if cfg.arch == "mono2binaural":
         return Mono2Binaural(cfg)
     if cfg.arch == "mono-mono":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from ccstereo import infer
@@ -20,6 +21,7 @@ from ccstereo.infer import (
 )
 from ccstereo.metrics import compute_metrics
 from pipelines.contract import FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE
+from tests.helpers.media import make_video
 
 GEO = FrameGeometry(resize=(24, 48), crop=(16, 40))  # small frames keep the tests fast
 
@@ -173,20 +175,9 @@ def test_bad_inputs_raise():
         infer.frame_geometry({"resize": (10, 10), "crop": (20, 20)})
 
 
-def _make_video(path, seconds: float = 2.0, stereo: bool = True) -> None:
-    from pipelines.ffmpeg import run_ffmpeg
-
-    audio = ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
-             "-f", "lavfi", "-i", f"anoisesrc=color=pink:amplitude=0.2:sample_rate=44100:duration={seconds}"]
-    graph = "[1:a][2:a]amerge=inputs=2[a]" if stereo else "[1:a][2:a]amix=inputs=2[a]"
-    run_ffmpeg(["-y", "-f", "lavfi", "-i", f"testsrc=size=320x180:rate=25:duration={seconds}", *audio,
-                "-filter_complex", graph, "-map", "0:v", "-map", "[a]", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-                "-c:a", "aac", "-shortest", str(path)])
-
-
 def test_decode_video_and_oracle_on_a_real_file(tmp_path):
     video = tmp_path / "clip.mp4"
-    _make_video(video)
+    make_video(video)
     dec = infer.decode_video(video)
     assert dec.source_channels == 2 and dec.stereo is not None
     assert dec.frames.shape[1:] == (FRAME_HEIGHT, FRAME_WIDTH, 3) and dec.frames.dtype == np.uint8
@@ -198,8 +189,6 @@ def test_decode_video_and_oracle_on_a_real_file(tmp_path):
     out = binauralize(dec.mono, dec.frames, oracle, GEO, hop=1600)
     assert np.abs(out - dec.stereo).max() < 1e-5 * np.abs(dec.stereo).max()
     assert not infer.write_wav(tmp_path / "out.wav", out)
-    import soundfile as sf
-
     back, sr = sf.read(tmp_path / "out.wav", dtype="float32")
     assert sr == SAMPLE_RATE and back.shape == (out.shape[1], 2)
     np.testing.assert_allclose(back.T, out, atol=1 / 32767 + 1e-6)
@@ -207,7 +196,7 @@ def test_decode_video_and_oracle_on_a_real_file(tmp_path):
 
 def test_decode_mono_video_and_missing_file(tmp_path):
     video = tmp_path / "mono.mp4"
-    _make_video(video, 1.0, stereo=False)
+    make_video(video, 1.0, stereo=False)
     dec = infer.decode_video(video)
     assert dec.source_channels == 1 and dec.stereo is None
     with pytest.raises(FileNotFoundError, match="nope.mp4"):

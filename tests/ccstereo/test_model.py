@@ -7,10 +7,11 @@ import torch
 import torchvision
 
 from ccstereo.audio import complex_mul_ri
+from ccstereo.blocks import resnet18_trunk
 from ccstereo.checkpoint import load_model, save_checkpoint
 from ccstereo.config import ModelConfig, preset
 from ccstereo.losses import mse_loss
-from ccstereo.model import AVAD, CCStereo, build_model, resnet18_trunk
+from ccstereo.model import AVAD, CCStereo, build_model
 
 torch.set_num_threads(2)
 SMALL = dict(visual_init="random", resize=(40, 80), crop=(32, 64), aspp_hidden=32)

@@ -10,8 +10,9 @@ import torch
 from click.testing import CliRunner
 
 from ccstereo.checkpoint import load_checkpoint, load_model
+from ccstereo.cli import train_command
 from ccstereo.config import preset
-from ccstereo.train import main, train
+from ccstereo.train import train
 from pipelines.synth.fakeshards import make_fake_dataset
 
 torch.set_num_threads(2)
@@ -90,10 +91,10 @@ def test_mono_mono_is_not_trained_and_selection_on_test_is_recorded(root, tmp_pa
 
 def test_cli_errors_are_clear(root, tmp_path, monkeypatch):
     runner = CliRunner()
-    assert "--samples-per-clip" in runner.invoke(main, ["--help"]).output
+    assert "--samples-per-clip" in runner.invoke(train_command, ["--help"]).output
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "nohub"))
     args = ["--root", str(root), "--dataset", "fair-play", "--protocol", "5-split", "--split", "1", "--out", str(tmp_path / "x")]
-    res = runner.invoke(main, args + ["--preset", "paper", "--max-steps", "1"])
+    res = runner.invoke(train_command, args + ["--preset", "paper", "--max-steps", "1"])
     assert res.exit_code != 0 and "--visual-init random" in res.output
-    res = runner.invoke(main, args + ["--preset", "cpu-small", "--split", "7"])
+    res = runner.invoke(train_command, args + ["--preset", "cpu-small", "--split", "7"])
     assert res.exit_code != 0 and "splits/5-split/7/train.txt" in res.output

@@ -1,0 +1,125 @@
+"""The ``ccs-train`` and ``ccs-infer`` commands: argument parsing only; the work is :func:`ccstereo.train.train` and
+:func:`ccstereo.infer.infer_file`.
+
+``python -m ccstereo.train`` (and so ``torchrun --nproc_per_node N -m ccstereo.train ...``) runs ``ccs-train``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from ccstereo.audio import DEFAULT_PAD_MODE
+from ccstereo.config import ARCHS, PRESETS, preset
+from ccstereo.constants import INFER_HOP_SAMPLES, SEGMENT_SAMPLES
+from ccstereo.infer import infer_file
+from ccstereo.train import train
+from pipelines.contract import SAMPLE_RATE
+
+
+def _hw(text: str | None, option: str) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected HxW, e.g. 224x448, got {text!r}", param_hint=option) from None
+    return h, w
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--root", required=True, type=click.Path(file_okay=False), help="Data root holding <dataset>/shards and <dataset>/splits.")
+@click.option("--dataset", required=True, help="Dataset name (music-stereo, yt-music, yt-clean, fair-play).")
+@click.option("--protocol", required=True, help="Split protocol, e.g. 5-split, 10-split, 80-10-10, official.")
+@click.option("--split", "split", required=True, help="Split name within the protocol, e.g. 1.")
+@click.option("--preset", "preset_name", type=click.Choice(PRESETS), default="paper", help="paper: SPEC values; cpu-small: small frames/batch for CPUs and the synthetic world.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (last.pt, best.pt, metadata.json, log.jsonl, log.csv).")
+@click.option("--max-steps", type=int, default=None, help="Train this many steps instead of the preset's epochs (also the horizon of the learning-rate decay).")
+@click.option("--epochs", type=int, default=None, help="Epochs (an epoch = one segment per training clip); default from the preset.")
+@click.option("--stop-after", type=int, default=None, help="Stop after this many steps of the schedule, e.g. to split a run into time slots; continue with --resume.")
+@click.option("--resume", is_flag=True, help="Continue OUT/last.pt exactly (same parameters as an uninterrupted run).")
+@click.option("--arch", type=click.Choice(ARCHS), default=None, help="Network: CCStereo or a baseline (Mono2Binaural trains with MSE only; Mono-Mono is not trained).")
+@click.option("--no-avad", is_flag=True, help="Ablation: plain BN instead of AVAD at the first decoder layer.")
+@click.option("--loss", type=click.Choice(["mse", "rec"]), default=None, help="Ablation: MSE only, or the REC loss (MSE + APM + PHS).")
+@click.option("--scl-weight", type=float, default=None, help="Weight of the spatial contrastive loss (0 disables it).")
+@click.option("--samples-per-clip", type=int, default=None, help="K random segments drawn from each clip read from a shard.")
+@click.option("--batch-size", type=int, default=None, help="Global batch size (split over processes).")
+@click.option("--num-workers", type=int, default=None, help="DataLoader worker processes per rank.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None, help="fp32, or bf16 autocast.")
+@click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm to this value.")
+@click.option("--resize", "resize_hw", default=None, help="HxW the frame is resized to before cropping (paper 240x480).")
+@click.option("--crop", "crop_hw", default=None, help="HxW of the crop fed to the network (paper 224x448).")
+@click.option("--lr-visual", type=float, default=None, help="Learning rate of the ResNet-18 trunk (paper 5e-5).")
+@click.option("--lr-other", type=float, default=None, help="Learning rate of everything else (paper 5e-4).")
+@click.option("--visual-init", default=None, help="imagenet (torchvision's cache), random, or a path to ResNet-18 weights.")
+@click.option("--select-on", type=click.Choice(["val", "test"]), default=None, help="List that picks best.pt. 'test' only mimics the official code and is recorded as such.")
+@click.option("--val-every-epochs", type=int, default=None, help="Validate (and maybe update best.pt) every N epochs.")
+@click.option("--seed", type=int, default=None, help="Seed of the weights, the data stream and the augmentation.")
+@click.option("--threads", type=int, default=None, help="torch CPU threads per process.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Training device.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def train_command(root, dataset, protocol, split, preset_name, out, max_steps, epochs, stop_after, resume, arch, no_avad,
+                  loss, scl_weight, samples_per_clip, batch_size, num_workers, precision, grad_clip, resize_hw, crop_hw,
+                  lr_visual, lr_other, visual_init, select_on, val_every_epochs, seed, threads, device, no_progress):
+    """Train CCStereo (or a baseline) on a dataset's shards; best checkpoint chosen on the validation list.
+
+    Runs under `torchrun --nproc_per_node N ccs-train ...` for multi-process training.
+    """
+    model_overrides = {"arch": arch, "avad": False if no_avad else None, "loss": loss, "scl_weight": scl_weight, "visual_init": visual_init,
+                       "resize": _hw(resize_hw, "--resize"), "crop": _hw(crop_hw, "--crop")}
+    if arch == "mono2binaural":  # the 2.5D baseline trains with MSE only
+        model_overrides.update(loss=loss or "mse", scl_weight=scl_weight or 0.0)
+    cfg = preset(preset_name, model_overrides, root=str(root), dataset=dataset, protocol=protocol, split=str(split), out=str(out),
+                 max_steps=max_steps, epochs=epochs, lr_visual=lr_visual, lr_other=lr_other, stop_after=stop_after, samples_per_clip=samples_per_clip, batch_size=batch_size,
+                 num_workers=num_workers, precision=precision, grad_clip=grad_clip, select_on=select_on,
+                 val_every_epochs=val_every_epochs, seed=seed, threads=threads, device=device, progress=False if no_progress else None)
+    try:
+        result = train(cfg, resume=resume)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if int(os.environ.get("RANK", "0")) == 0:
+        best = f"{result.best} ({cfg.select_on} STFT {result.best_metric:.5g} at step {result.best_step})" if result.best else "none yet"
+        click.echo(f"steps {result.steps}; best: {best}; last: {result.last}")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--checkpoint", "-c", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A ccs-train checkpoint (.pt); it carries the model config.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the binaural result (16-bit, 16 kHz, 2-channel wav).")
+@click.option("--tdss/--no-tdss", default=True, show_default=True,
+              help="Test-time dynamic scene simulation: crop each frame at one of five positions by frame "
+                   "index (paper). --no-tdss resizes the whole frame to the crop size.")
+@click.option("--hop", default=INFER_HOP_SAMPLES, show_default=True,
+              type=click.IntRange(min=1, max=SEGMENT_SAMPLES),
+              help="Sliding-window hop in samples at 16 kHz (paper: 1600 = 0.1 s; official code 1008; "
+                   "2.5D Visual Sound 800).")
+@click.option("--compare", is_flag=True,
+              help="Also print the metrics (SPEC section 10) of the output against the video's own stereo "
+                   "track; needs a stereo input.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Windows per forward pass.")
+@click.option("--device", default=None, help="torch device (default: cpu).")
+def infer_command(video: Path, checkpoint: Path, output: Path, tdss: bool, hop: int, compare: bool, batch_size: int,
+                  device: str | None) -> None:
+    """Binauralise VIDEO (any file ffmpeg reads, with mono or stereo audio) with a trained model.
+
+    The audio is decoded to 16 kHz (stereo is downmixed to mono = L + R), the frames are read at 10 fps and
+    resized to 480x240, a 0.63 s window slides over the clip every HOP samples, each window is paired with the
+    frame at its centre, and the overlapping predictions are averaged (SPEC section 9).
+    """
+    try:
+        result = infer_file(video, checkpoint, output, hop=hop, tdss=tdss, compare=compare,
+                            batch_size=batch_size, device=device)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {result.out_path} ({result.n_samples / SAMPLE_RATE:.2f} s, {result.n_windows} windows, "
+               f"{result.n_frames} frames, tdss={'on' if tdss else 'off'}, hop={hop})")
+    if result.clipped:
+        click.echo("warning: the output exceeded [-1, 1] and was clipped in the 16-bit file", err=True)
+    if result.metrics is not None:
+        click.echo(json.dumps({"pad_mode": DEFAULT_PAD_MODE, **result.metrics}, indent=1))
