@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pipelines.fetch import FetchSummary, fetch_dataset
 from pipelines.prepare import PrepareSummary, prepare_dataset
+from pipelines.recipes.youtube import YtdlpConfig
 from pipelines.shard import ShardSummary, shard_dataset
 from pipelines.spec import DatasetSpec
 from pipelines.verify import Problem, verify_dataset
-from pipelines.youtube import YtdlpConfig
 
 
 @dataclass

@@ -20,7 +20,7 @@ def ffmpeg_exe() -> str:
     override = os.environ.get("CCS_FFMPEG")
     if override:
         return override
-    try:
+    try:  # local: without the wheel, an ffmpeg on PATH still works (the import must not fail the module)
         import imageio_ffmpeg
     except ImportError:  # pragma: no cover - a dependency of the project
         found = shutil.which("ffmpeg")

@@ -8,8 +8,8 @@ Formats (``format`` of a spec's ``[[lists]]`` entry; see ``/work/shared/upstream
 ``video-formats`` ``<id> <itag> <MONO|STEREO> <EAC|ER>`` (spatialaudiogen ``scraping/video_formats.txt``)
 ``audio-formats`` ``<id> <itag> <codec> <WXYZ|WXY>`` (spatialaudiogen ``scraping/audio_formats.txt``)
 
-plus FAIR-Play's 10-split HDF5 lists (``splits/splitN/{train,val,test}.h5``, dataset ``audio`` = wav paths; the clip
-id is the basename without extension), read from the extracted splits archive.
+Split memberships that do not come from a spec list (FAIR-Play's 10-split HDF5 lists, read by its recipe from the
+extracted splits archive) join the table as :class:`SplitList` entries.
 
 Parsers return raw id strings exactly as listed; :func:`build_video_table` validates them (``pipelines.ids``) and
 sets the invalid ones apart, so a hostile entry never becomes a path.
@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.ids import InvalidId, validate_id
-from pipelines.spec import DatasetSpec, ListFile
+
+if TYPE_CHECKING:  # annotations only: pipelines.spec imports the recipe registry, whose recipes use this module
+    from pipelines.spec import DatasetSpec, ListFile
 
 PROJECTIONS = ("EAC", "ER")
 STEREO_LAYOUTS = ("MONO", "STEREO")
@@ -59,6 +61,18 @@ class InvalidEntry:
     raw: str
     source: str
     reason: str
+
+
+@dataclass(frozen=True)
+class SplitList:
+    """Raw ids of one ``(protocol, split, part)`` read from a file outside the spec's lists; ``source`` names it in
+    the records of invalid ids."""
+
+    protocol: str
+    split: str
+    part: str
+    source: str
+    raw_ids: list[str]
 
 
 @dataclass
@@ -123,8 +137,13 @@ def parse_clip_lines(text: str, source: str = "<clip-lines>") -> list[str]:
     for number, line in _lines(text):
         if len(line.split()) != 1:
             raise ListFormatError(f"{source}:{number}: expected one clip file name per line, got {shown_id(line)!r}")
-        out.append(line if ("/" in line or "\\" in line) else _EXT_RE.sub("", line))
+        out.append(line if ("/" in line or "\\" in line) else strip_extension(line))
     return out
+
+
+def strip_extension(name: str) -> str:
+    """``000123.mp3`` -> ``000123`` (a short alphanumeric extension only)."""
+    return _EXT_RE.sub("", name)
 
 
 def _fields(text: str, source: str, n: int, what: str) -> Iterable[tuple[int, list[str]]]:
@@ -161,25 +180,6 @@ def parse_audio_formats(text: str, source: str = "<audio-formats>") -> dict[str,
     return out
 
 
-def read_h5_list(path: str | Path) -> list[str]:
-    """Clip ids of a FAIR-Play 10-split HDF5 list (dataset ``audio``: wav paths; id = basename sans extension)."""
-    import h5py
-
-    path = Path(path)
-    try:
-        with h5py.File(path, "r") as fh:
-            if "audio" not in fh:
-                raise ListFormatError(f"{path}: no dataset 'audio' (keys: {', '.join(fh.keys())})")
-            values = fh["audio"][()]
-    except OSError as exc:
-        raise ListFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
-    out = []
-    for v in values.reshape(-1):
-        s = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-        out.append(_EXT_RE.sub("", PurePosixPath(s.strip()).name))
-    return out
-
-
 def subset_name(list_path: str) -> str:
     """YT subset of a spatialaudiogen list path: ``meta/subsets/YT-Music.train.1.lst`` -> ``YT-Music``."""
     return PurePosixPath(list_path).name.split(".", 1)[0]
@@ -204,94 +204,99 @@ def build_video_table(
     spec: DatasetSpec,
     lists_dir: str | Path,
     *,
-    h5_lists: Mapping[tuple[str, str, str], list[str]] | None = None,
+    split_lists: Iterable[SplitList] = (),
+    list_category: Callable[[ListFile], str | None] = lambda lf: None,
 ) -> VideoTable:
     """Parse the spec's (already verified) list files under ``lists_dir`` into video-table rows.
 
-    ``h5_lists`` maps ``(protocol, split, part)`` to raw clip ids of the FAIR-Play HDF5 lists. Ids come from
-    ``ids`` and ``split`` lists (and ``h5_lists``); ``meta`` lists only annotate. Rows are sorted by id; ids
-    that fail validation go to ``VideoTable.invalid`` (once per raw string, first source).
+    Ids come from ``ids`` and ``split`` lists (and ``split_lists``, read by the recipe from elsewhere); ``meta``
+    lists only annotate. ``list_category(lf)`` names the category of ids whose list gives none (the recipe's rule).
+    Rows are sorted by id; ids that fail validation go to ``VideoTable.invalid`` (once per raw string, first source).
     """
-    lists_dir = Path(lists_dir)
-    rows: dict[str, dict[str, Any]] = {}
-    invalid: dict[str, InvalidEntry] = {}
-    video_formats: dict[str, VideoFormat] = {}
-    audio_formats: dict[str, AudioFormat] = {}
-    named_by: dict[str, list[str]] = {}
-    val_from = {p.name: p.val_from for p in spec.protocols}
+    table = _TableBuilder(spec)
+    for lf in spec.lists:
+        table.add_list(lf, parse_list_text(lf, _read_list(Path(lists_dir) / lf.path)), list_category)
+    for extra in sorted(split_lists, key=lambda s: (s.protocol, s.split, s.part)):
+        for raw in extra.raw_ids:
+            video_id = table.accept(raw, extra.source)
+            if video_id is not None:
+                table.add_split(table.row(video_id), extra.protocol, extra.split, extra.part)
+    return table.finish()
 
-    def accept(raw: str, source: str) -> str | None:
+
+def _read_list(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ListFormatError(f"{path}: list file missing (fetch downloads it first)") from None
+    except UnicodeDecodeError as exc:
+        raise ListFormatError(f"{path}: not UTF-8 text ({exc})") from None
+
+
+class _TableBuilder:
+    """The video table as it grows, list by list."""
+
+    def __init__(self, spec: DatasetSpec):
+        self.spec = spec
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.invalid: dict[str, InvalidEntry] = {}
+        self.video_formats: dict[str, VideoFormat] = {}
+        self.audio_formats: dict[str, AudioFormat] = {}
+        self.named_by: dict[str, list[str]] = {}
+        self.val_from = {p.name: p.val_from for p in spec.protocols}
+
+    def accept(self, raw: str, source: str) -> str | None:
         try:
-            return validate_id(raw, spec.id_format)
+            return validate_id(raw, self.spec.id_format)
         except InvalidId as exc:
             key = shown_id(raw)
-            invalid.setdefault(key, InvalidEntry(key, source, str(exc)))
+            self.invalid.setdefault(key, InvalidEntry(key, source, str(exc)))
             return None
 
-    def row(video_id: str) -> dict[str, Any]:
-        return rows.setdefault(video_id, _empty_row(spec, video_id))
+    def row(self, video_id: str) -> dict[str, Any]:
+        return self.rows.setdefault(video_id, _empty_row(self.spec, video_id))
 
-    def add_split(r: dict[str, Any], protocol: str, split: str, part: str) -> None:
+    def add_split(self, r: dict[str, Any], protocol: str, split: str, part: str) -> None:
         parts = r["splits"].setdefault(f"{protocol}/{split}", [])
-        for p in (part, "val") if val_from.get(protocol) == part else (part,):
+        for p in (part, "val") if self.val_from.get(protocol) == part else (part,):
             if p not in parts:
                 parts.append(p)
         parts.sort()  # alphabetical, as in the contract's example (["test", "val"])
 
-    for lf in spec.lists:
-        path = lists_dir / lf.path
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ListFormatError(f"{path}: list file missing (fetch downloads it first)") from None
-        except UnicodeDecodeError as exc:
-            raise ListFormatError(f"{path}: not UTF-8 text ({exc})") from None
-        parsed = parse_list_text(lf, text)
+    def add_list(self, lf: ListFile, parsed: Any, list_category: Callable[[ListFile], str | None]) -> None:
         if lf.format == "video-formats":
             for k, v in parsed.items():
-                video_formats.setdefault(k, v)
-            continue
+                self.video_formats.setdefault(k, v)
+            return
         if lf.format == "audio-formats":
             for k, v in parsed.items():
-                audio_formats.setdefault(k, v)
-            continue
+                self.audio_formats.setdefault(k, v)
+            return
         if lf.role == "meta":
-            continue
+            return
         for raw, category in parsed:
-            video_id = accept(raw, lf.path)
+            video_id = self.accept(raw, lf.path)
             if video_id is None:
                 continue
-            r = row(video_id)
+            r = self.row(video_id)
             if r["category"] is None:
-                r["category"] = category if category is not None else _default_category(spec, lf)
-            named = named_by.setdefault(video_id, [])
+                r["category"] = category if category is not None else list_category(lf)
+            named = self.named_by.setdefault(video_id, [])
             if lf.path not in named:
                 named.append(lf.path)
             if lf.role == "split":
-                add_split(r, lf.protocol, lf.split, lf.part)
+                self.add_split(r, lf.protocol, lf.split, lf.part)
 
-    for (protocol, split, part), raw_ids in sorted((h5_lists or {}).items()):
-        for raw in raw_ids:
-            video_id = accept(raw, f"{protocol}/{split}/{part}.h5")
-            if video_id is not None:
-                add_split(row(video_id), protocol, split, part)
-
-    for video_id, r in rows.items():
-        r["lists"] = named_by.get(video_id, [])
-        vf = video_formats.get(video_id)
-        if vf is not None:
-            r.update(upstream_projection=vf.projection, stereo_layout=vf.stereo_layout, video_itag=vf.itag)
-        af = audio_formats.get(video_id)
-        if af is not None:
-            r.update(audio_itag=af.itag, audio_codec=af.codec, audio_layout=af.layout)
-    return VideoTable([rows[k] for k in sorted(rows)], list(invalid.values()))
-
-
-def _default_category(spec: DatasetSpec, lf: ListFile) -> str | None:
-    # YT: the subset named by the list file; FAIR-Play: none (the contract keeps category null there)
-    if spec.source == "youtube" and lf.format == "id-lines":
-        return subset_name(lf.path)
-    return None
+    def finish(self) -> VideoTable:
+        for video_id, r in self.rows.items():
+            r["lists"] = self.named_by.get(video_id, [])
+            vf = self.video_formats.get(video_id)
+            if vf is not None:
+                r.update(upstream_projection=vf.projection, stereo_layout=vf.stereo_layout, video_itag=vf.itag)
+            af = self.audio_formats.get(video_id)
+            if af is not None:
+                r.update(audio_itag=af.itag, audio_codec=af.codec, audio_layout=af.layout)
+        return VideoTable([self.rows[k] for k in sorted(self.rows)], list(self.invalid.values()))
 
 
 def _empty_row(spec: DatasetSpec, video_id: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 
 from pipelines.contract import FPS, FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE
@@ -193,8 +194,6 @@ def packet_durations(path: str | Path) -> dict[str, float | None]:
     Matroska/WebM files often carry no per-stream duration, and a container's declared duration is the longest
     stream's; the packets tell each stream's real length. Raises :class:`MediaError` if the file cannot be read.
     """
-    import av
-
     out: dict[str, float | None] = {"video": None, "audio": None}
     try:
         with av.open(str(path)) as container:

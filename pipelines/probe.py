@@ -1,4 +1,5 @@
-"""Probing media files with PyAV (there is no ffprobe on these machines) and ffmpeg's stream report."""
+"""Probing media files with PyAV (there is no ffprobe on these machines) and ffmpeg's stream report: what a file
+holds, the ``format`` field fetch records for it, and whether a download was cut short."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import av
+
 from pipelines.ffmpeg import ffmpeg_exe
+
+# a file whose packets end earlier than its header's duration by more than this is a cut-short download
+TRUNCATION_TOLERANCE_S = 1.0
+TRUNCATION_TOLERANCE_FRACTION = 0.02
 
 
 class ProbeError(RuntimeError):
@@ -50,8 +57,6 @@ def probe(path: str | Path) -> MediaInfo:
 
     Raises :class:`ProbeError` if the container cannot be read (missing, truncated header, not media).
     """
-    import av
-
     path = Path(path)
     if not path.is_file():
         raise ProbeError(f"{path}: no such file")
@@ -83,6 +88,52 @@ def probe(path: str | Path) -> MediaInfo:
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise ProbeError(f"{path}: cannot be read as media ({exc})") from None
     return MediaInfo(str(path), fmt, duration, video, audio)
+
+
+def media_format(info: MediaInfo) -> dict[str, Any]:
+    """The ``format`` field of a done fetch record (docs/ARCHITECTURE.md)."""
+    v, a = info.video, info.audio
+    return {
+        "container": info.container,
+        "duration_s": info.duration_s,
+        "vcodec": v.codec if v else None,
+        "width": v.width if v else None,
+        "height": v.height if v else None,
+        "fps": v.fps if v else None,
+        "acodec": a.codec if a else None,
+        "channels": a.channels if a else None,
+        "sample_rate": a.sample_rate if a else None,
+    }
+
+
+def truncation_problem(path: str | Path) -> str | None:
+    """Why a file whose header probes fine is still cut short, or None.
+
+    Demuxes every packet (no decoding: fast) and compares the span the packets cover with the duration the
+    container header announces. A download cut mid-file keeps a valid Matroska/WebM header, so probing alone
+    would count it as done.
+    """
+    try:
+        with av.open(str(path)) as container:
+            announced = container.duration / 1e6 if container.duration else None
+            first, last = None, None
+            for packet in container.demux():
+                if packet.pts is None or packet.stream.type not in ("audio", "video"):
+                    continue
+                start = float(packet.pts * packet.time_base)
+                end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                first = start if first is None else min(first, start)
+                last = end if last is None else max(last, end)
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        return f"demuxing failed ({exc})"
+    if first is None:
+        return "no audio or video packets"
+    if announced is None:
+        return None
+    covered = last - first
+    if covered < announced - max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_FRACTION * announced):
+        return f"truncated: packets cover {covered:.2f} s of the {announced:.2f} s the container announces"
+    return None
 
 
 def _stream_duration(stream) -> float | None:

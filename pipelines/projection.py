@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.ids import validate_id
-from pipelines.spec import MANIFEST_DIR
+from pipelines.manifests import MANIFEST_DIR
 
 LABELS = ("ER", "EAC")
 OVERRIDES_PATH = MANIFEST_DIR / "projection-overrides.toml"

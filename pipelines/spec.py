@@ -5,7 +5,7 @@ split protocols and its cleaning thresholds. The loader validates every field an
 
 Schema (all keys not marked optional are required)::
 
-    name = "music-stereo"              # one of ccstereo.constants.DATASETS
+    name = "music-stereo"              # a registered recipe (pipelines.recipes.DATASETS)
     description = "..."                # optional
     source = "youtube"                 # youtube | archive
     media_url = "https://www.youtube.com/watch?v={id}"   # youtube only; must contain {id}
@@ -48,16 +48,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
-from pipelines.recipes import DATASETS
-
-MANIFEST_DIR = Path(__file__).resolve().parent.parent / "manifests"
+from pipelines.contract import SPLIT_PARTS
+from pipelines.manifests import MANIFEST_DIR
+from pipelines.recipes import DATASETS, UnknownDataset, recipe_for
 
 SOURCES = ("youtube", "archive")
 AUDIO_KINDS = ("stereo", "ambix")
 ID_FORMATS = ("youtube", "clip6")
 LIST_FORMATS = ("music-json", "id-lines", "clip-lines", "video-formats", "audio-formats")
 LIST_ROLES = ("ids", "split", "meta")
-PARTS = ("train", "val", "test")
+PARTS = SPLIT_PARTS
 ARCHIVE_CONTENTS = ("videos", "audios", "splits")
 PROTOCOL_KINDS = ("lists", "random-by-video", "fairplay-h5")
 
@@ -127,8 +127,10 @@ class DatasetSpec:
 
 
 def default_spec_path(dataset: str) -> Path:
-    if dataset not in DATASETS:
-        raise SpecError(f"unknown dataset {dataset!r} (known: {', '.join(DATASETS)})")
+    try:
+        recipe_for(dataset)
+    except UnknownDataset as exc:
+        raise SpecError(str(exc)) from None
     return MANIFEST_DIR / f"{dataset}.toml"
 
 
@@ -162,90 +164,19 @@ def parse_spec(raw: dict[str, Any], *, source_name: str = "<spec>") -> DatasetSp
     id_format = r.choice("id_format", ID_FORMATS)
     media_url = r.opt_str("media_url")
     if source == "youtube":
-        if media_url is None:
-            raise r.error("media_url", "is required when source = 'youtube'")
-        if "{id}" not in media_url:
-            raise r.error("media_url", "must contain the placeholder {id}")
-        _check_url(r, "media_url", media_url.replace("{id}", "x"))
+        _check_media_url(r, media_url)
     min_lr_diff = r.opt_float("min_lr_diff", 0.0)
     if min_lr_diff < 0:
         raise r.error("min_lr_diff", "must be >= 0")
-
-    lists = []
-    for i, item in enumerate(r.table_list("lists")):
-        lr = r.sub(f"lists[{i}]", item)
-        role = lr.choice("role", LIST_ROLES)
-        lf = ListFile(
-            path=_check_rel_path(lr, "path", lr.str("path")),
-            url=_check_url(lr, "url", lr.str("url")),
-            sha256=_check_sha(lr, "sha256", lr.str("sha256")),
-            format=lr.choice("format", LIST_FORMATS),
-            role=role,
-            protocol=lr.str("protocol") if role == "split" else lr.opt_str("protocol"),
-            split=lr.str("split") if role == "split" else lr.opt_str("split"),
-            part=lr.choice("part", PARTS) if role == "split" else None,
-        )
-        lists.append(lf)
-    if not lists:
-        raise r.error("lists", "must name at least one upstream list file")
-    paths = [lf.path for lf in lists]
-    if len(set(paths)) != len(paths):
-        raise r.error("lists", "two entries share one path")
-
-    archives = []
-    for i, item in enumerate(r.table_list("archives", required=False)):
-        ar = r.sub(f"archives[{i}]", item)
-        sha = ar.opt_str("sha256")
-        archives.append(
-            Archive(
-                name=_check_rel_path(ar, "name", ar.str("name")),
-                url=_check_url(ar, "url", ar.str("url")),
-                contents=ar.choice("contents", ARCHIVE_CONTENTS),
-                sha256=_check_sha(ar, "sha256", sha) if sha is not None else None,
-            )
-        )
+    lists = _parse_lists(r)
+    archives = _parse_archives(r)
     if source == "archive" and not archives:
         raise r.error("archives", "is required when source = 'archive'")
-
-    protocols = []
-    for i, item in enumerate(r.table_list("protocols")):
-        pr = r.sub(f"protocols[{i}]", item)
-        kind = pr.choice("kind", PROTOCOL_KINDS)
-        splits = tuple(pr.str_list("splits"))
-        if not splits:
-            raise pr.error("splits", "must not be empty")
-        fractions = None
-        pattern = None
-        if kind == "random-by-video":
-            fr = pr.float_list("fractions")
-            if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
-                raise pr.error("fractions", "must be three non-negative numbers summing to 1")
-            fractions = (fr[0], fr[1], fr[2])
-        if kind == "fairplay-h5":
-            pattern = pr.str("pattern")
-            if "{split}" not in pattern or "{part}" not in pattern:
-                raise pr.error("pattern", "must contain {split} and {part}")
-        val_from = pr.opt_str("val_from")
-        if val_from is not None and val_from not in PARTS:
-            raise pr.error("val_from", f"must be one of {', '.join(PARTS)}")
-        protocols.append(
-            Protocol(
-                name=pr.str("name"),
-                kind=kind,
-                splits=splits,
-                val_from=val_from,
-                fractions=fractions,
-                seed=pr.opt_int("seed", 0),
-                pattern=pattern,
-            )
-        )
+    protocols = _parse_protocols(r)
     names = [p.name for p in protocols]
-    if len(set(names)) != len(names):
-        raise r.error("protocols", "two protocols share one name")
     for lf in lists:
         if lf.role == "split" and lf.protocol not in names:
             raise r.error("lists", f"{lf.path}: protocol {lf.protocol!r} is not declared in [[protocols]]")
-
     return DatasetSpec(
         name=name,
         source=source,
@@ -257,6 +188,89 @@ def parse_spec(raw: dict[str, Any], *, source_name: str = "<spec>") -> DatasetSp
         media_url=media_url,
         min_lr_diff=min_lr_diff,
         description=r.opt_str("description") or "",
+    )
+
+
+def _check_media_url(r: _Reader, media_url: str | None) -> None:
+    if media_url is None:
+        raise r.error("media_url", "is required when source = 'youtube'")
+    if "{id}" not in media_url:
+        raise r.error("media_url", "must contain the placeholder {id}")
+    _check_url(r, "media_url", media_url.replace("{id}", "x"))
+
+
+def _parse_lists(r: _Reader) -> list[ListFile]:
+    lists = []
+    for i, item in enumerate(r.table_list("lists")):
+        lr = r.sub(f"lists[{i}]", item)
+        role = lr.choice("role", LIST_ROLES)
+        lists.append(ListFile(
+            path=_check_rel_path(lr, "path", lr.str("path")),
+            url=_check_url(lr, "url", lr.str("url")),
+            sha256=_check_sha(lr, "sha256", lr.str("sha256")),
+            format=lr.choice("format", LIST_FORMATS),
+            role=role,
+            protocol=lr.str("protocol") if role == "split" else lr.opt_str("protocol"),
+            split=lr.str("split") if role == "split" else lr.opt_str("split"),
+            part=lr.choice("part", PARTS) if role == "split" else None,
+        ))
+    if not lists:
+        raise r.error("lists", "must name at least one upstream list file")
+    paths = [lf.path for lf in lists]
+    if len(set(paths)) != len(paths):
+        raise r.error("lists", "two entries share one path")
+    return lists
+
+
+def _parse_archives(r: _Reader) -> list[Archive]:
+    archives = []
+    for i, item in enumerate(r.table_list("archives", required=False)):
+        ar = r.sub(f"archives[{i}]", item)
+        sha = ar.opt_str("sha256")
+        archives.append(Archive(
+            name=_check_rel_path(ar, "name", ar.str("name")),
+            url=_check_url(ar, "url", ar.str("url")),
+            contents=ar.choice("contents", ARCHIVE_CONTENTS),
+            sha256=_check_sha(ar, "sha256", sha) if sha is not None else None,
+        ))
+    return archives
+
+
+def _parse_protocols(r: _Reader) -> list[Protocol]:
+    protocols = [_parse_protocol(r.sub(f"protocols[{i}]", item)) for i, item in enumerate(r.table_list("protocols"))]
+    names = [p.name for p in protocols]
+    if len(set(names)) != len(names):
+        raise r.error("protocols", "two protocols share one name")
+    return protocols
+
+
+def _parse_protocol(pr: _Reader) -> Protocol:
+    kind = pr.choice("kind", PROTOCOL_KINDS)
+    splits = tuple(pr.str_list("splits"))
+    if not splits:
+        raise pr.error("splits", "must not be empty")
+    fractions = None
+    pattern = None
+    if kind == "random-by-video":
+        fr = pr.float_list("fractions")
+        if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
+            raise pr.error("fractions", "must be three non-negative numbers summing to 1")
+        fractions = (fr[0], fr[1], fr[2])
+    if kind == "fairplay-h5":
+        pattern = pr.str("pattern")
+        if "{split}" not in pattern or "{part}" not in pattern:
+            raise pr.error("pattern", "must contain {split} and {part}")
+    val_from = pr.opt_str("val_from")
+    if val_from is not None and val_from not in PARTS:
+        raise pr.error("val_from", f"must be one of {', '.join(PARTS)}")
+    return Protocol(
+        name=pr.str("name"),
+        kind=kind,
+        splits=splits,
+        val_from=val_from,
+        fractions=fractions,
+        seed=pr.opt_int("seed", 0),
+        pattern=pattern,
     )
 
 
@@ -273,7 +287,7 @@ class _Reader:
     def error(self, key: str, why: str) -> SpecError:
         return SpecError(f"{self.source_name}: field '{self.prefix}{key}' {why}")
 
-    def sub(self, name: str, table: Any) -> "_Reader":
+    def sub(self, name: str, table: Any) -> _Reader:
         if not isinstance(table, dict):
             raise SpecError(f"{self.source_name}: field '{self.prefix}{name}' must be a table")
         return _Reader(table, self.source_name, f"{self.prefix}{name}.")

@@ -13,6 +13,7 @@ from typing import Any
 
 from pipelines.contract import DatasetLayout
 from pipelines.io import Ledger, read_jsonl
+from pipelines.recipes import recipe_for
 
 
 def _latest(path: Path, key: str) -> dict[str, dict[str, Any]]:
@@ -36,46 +37,63 @@ def _video_drop_reason(video: dict[str, Any]) -> str | None:
 
 def dataset_status(root: str | Path, dataset: str) -> dict[str, Any]:
     """Counts per stage for ``<root>/<dataset>/`` as a JSON-ready dict (sections only for stages that ran)."""
+    recipe_for(dataset)  # an unregistered name is an error, not an empty report
     layout = DatasetLayout(Path(root), dataset)
     out: dict[str, Any] = {"dataset": dataset, "root": str(layout.base), "exists": layout.base.is_dir()}
     if not layout.base.is_dir():
         return out
-
-    table = read_jsonl(layout.video_table) if layout.video_table.is_file() else None
-    listed_ids = [r["video_id"] for r in table] if table is not None else None
-    fetch_latest = _latest(layout.ledger("fetch"), "video_id")
-    if listed_ids is not None or fetch_latest:
-        fetch: dict[str, Any] = {}
-        if listed_ids is not None:
-            fetch["listed"] = len(listed_ids)
-        ids = listed_ids if listed_ids is not None else list(fetch_latest)
-        done = 0
-        failed: Counter = Counter()
-        for vid in ids:
-            rec = fetch_latest.get(vid)
-            if rec is None:
-                continue
-            if rec.get("status") == "done":
-                done += 1
-            else:
-                failed[rec.get("reason_class") or "unknown"] += 1
-        # invalid ids are never in the table; they only appear in the ledger
-        id_set = set(ids)
-        failed["invalid-id"] += sum(
-            1 for k, r in fetch_latest.items() if r.get("reason_class") == "invalid-id" and k not in id_set
-        )
-        fetch["fetched"] = done
-        fetch["failed"] = {k: v for k, v in sorted(failed.items()) if v}
-        if listed_ids is not None:
-            fetch["remaining"] = len(listed_ids) - done
-        fetch["bytes"] = sum(
-            int(r.get("bytes") or 0) for vid, r in fetch_latest.items() if r.get("status") == "done"
-        )
+    fetch = _fetch_section(layout)
+    if fetch:
         out["fetch"] = fetch
     archives = _latest(layout.ledger("archives"), "archive")
     if archives:
         out["archives"] = {name: r.get("status") for name, r in sorted(archives.items())}
+    prepare = _prepare_section(layout)
+    if prepare:
+        out["prepare"] = prepare
+    shards = layout.shards()
+    if shards:
+        out["shards"] = {"count": len(shards), "bytes": sum(p.stat().st_size for p in shards)}
+    splits = _split_sizes(layout)
+    if splits:
+        out["splits"] = splits
+    return out
 
+
+def _fetch_section(layout: DatasetLayout) -> dict[str, Any]:
+    table = read_jsonl(layout.video_table) if layout.video_table.is_file() else None
+    listed_ids = [r["video_id"] for r in table] if table is not None else None
+    fetch_latest = _latest(layout.ledger("fetch"), "video_id")
+    if listed_ids is None and not fetch_latest:
+        return {}
+    fetch: dict[str, Any] = {}
+    if listed_ids is not None:
+        fetch["listed"] = len(listed_ids)
+    ids = listed_ids if listed_ids is not None else list(fetch_latest)
+    done = 0
+    failed: Counter = Counter()
+    for vid in ids:
+        rec = fetch_latest.get(vid)
+        if rec is None:
+            continue
+        if rec.get("status") == "done":
+            done += 1
+        else:
+            failed[rec.get("reason_class") or "unknown"] += 1
+    # invalid ids are never in the table; they only appear in the ledger
+    id_set = set(ids)
+    failed["invalid-id"] += sum(
+        1 for k, r in fetch_latest.items() if r.get("reason_class") == "invalid-id" and k not in id_set
+    )
+    fetch["fetched"] = done
+    fetch["failed"] = {k: v for k, v in sorted(failed.items()) if v}
+    if listed_ids is not None:
+        fetch["remaining"] = len(listed_ids) - done
+    fetch["bytes"] = sum(int(r.get("bytes") or 0) for vid, r in fetch_latest.items() if r.get("status") == "done")
+    return fetch
+
+
+def _prepare_section(layout: DatasetLayout) -> dict[str, Any]:
     prepare: dict[str, Any] = {}
     prep_latest = _latest(layout.ledger("prepare"), "video_id")
     if prep_latest:
@@ -100,20 +118,16 @@ def dataset_status(root: str | Path, dataset: str) -> dict[str, Any]:
         prepare["clips_kept"] = len(clips) - sum(dropped.values())
         if dropped:
             prepare["clips_dropped"] = dict(sorted(dropped.items()))
-    if prepare:
-        out["prepare"] = prepare
+    return prepare
 
-    shards = layout.shards()
-    if shards:
-        out["shards"] = {"count": len(shards), "bytes": sum(p.stat().st_size for p in shards)}
+
+def _split_sizes(layout: DatasetLayout) -> dict[str, dict[str, int]]:
+    splits: dict[str, dict[str, int]] = {}
     if layout.splits_dir.is_dir():
-        splits: dict[str, dict[str, int]] = {}
         for txt in sorted(layout.splits_dir.glob("*/*/*.txt")):
             protocol, split = txt.parent.parent.name, txt.parent.name
             splits.setdefault(f"{protocol}/{split}", {})[txt.stem] = _count_lines(txt)
-        if splits:
-            out["splits"] = splits
-    return out
+    return splits
 
 
 def format_status(status: dict[str, Any]) -> str:

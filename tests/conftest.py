@@ -124,8 +124,8 @@ def world_chain(world_server: ServedWorld, tmp_path_factory: pytest.TempPathFact
     Returns ``(data_root, {dataset: PrepareSummary})``; shared by the prepare tests and the Table 2 bench test.
     """
     from pipelines.chain import build_dataset
+    from pipelines.recipes.youtube import YtdlpConfig
     from pipelines.spec import load_spec
-    from pipelines.youtube import YtdlpConfig
 
     root = tmp_path_factory.mktemp("world-chain")
     fast = YtdlpConfig(retries=1, fragment_retries=1, extractor_retries=1, socket_timeout_s=10)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import mimetypes
 import os
 import re
 import shutil
@@ -20,29 +19,35 @@ import tarfile
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+import yt_dlp
 from click.testing import CliRunner
 
-from pipelines.archives import ArchiveError, download_with_resume, fairplay_member, safe_extract
+from pipelines.archives import ArchiveError, safe_extract
 from pipelines.cli import main as cli_main
 from pipelines.contract import DatasetLayout
 from pipelines.fetch import FetchSetupError, fetch_dataset, plan_fetch
-from pipelines.ffmpeg import run_ffmpeg
+from pipelines.ffmpeg import ensure_ffmpeg_on_path, run_ffmpeg
+from pipelines.http import DownloadError, download_with_resume
 from pipelines.io import Ledger, read_jsonl, sha256_file
 from pipelines.probe import probe
-from pipelines.spec import load_spec
-from pipelines.youtube import (
+from pipelines.recipes.fair_play import archive_member
+from pipelines.recipes.youtube import (
     YtdlpConfig,
     classify_error,
     forget_in_archive,
     format_selector,
     parse_rate,
+    ytdlp_options,
 )
+from pipelines.serve import WorldRequestHandler, make_server, stop
+from pipelines.spec import load_spec
+from pipelines.synth.world import write_specs
 
 FAST = YtdlpConfig(retries=1, fragment_retries=1, extractor_retries=1, socket_timeout_s=10)
 
@@ -58,68 +63,61 @@ AMBIX_STEREO = "AmbixStereo"  # a YT video whose only audio is 2 channels
 # --- loopback server ---------------------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _FaultHandler(WorldRequestHandler):
+    """``pipelines.serve``'s handler plus what the tests inject, all set on the server: an access log (``log``,
+    ``cookies``), an HTTP error for chosen paths (``faults``), a connection that breaks after N body bytes
+    (``drop_after``, once per path) and a server that ignores Range (``ignore_range``)."""
 
-    def do_GET(self):  # noqa: N802 - http.server API
-        self._serve(body=True)
+    _drop: int | None = None
 
-    def do_HEAD(self):  # noqa: N802
-        self._serve(body=False)
-
-    def _serve(self, body: bool) -> None:
+    def _serve(self, send_body: bool) -> None:
         srv = self.server
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
-        rng = self.headers.get("Range")
         with srv.lock:
-            srv.log.append((self.command, path, rng))
+            srv.log.append((self.command, path, self.headers.get("Range")))
             srv.cookies.append((path, self.headers.get("Cookie")))
             fault = srv.faults.get(path)
-            drop = srv.drop_after.pop(path, None) if body else None
+            drop = srv.drop_after.pop(path, None) if send_body else None
         if fault is not None:
             self.send_error(fault)
             return
-        file = (srv.root / path.lstrip("/")).resolve()
-        if not file.is_relative_to(srv.root) or not file.is_file():
-            self.send_error(404)
-            return
-        data = file.read_bytes()
-        start, end, status = 0, len(data) - 1, 200
-        m = re.match(r"bytes=(\d+)-(\d*)$", rng or "")
-        if m and not srv.ignore_range:
-            start = int(m.group(1))
-            end = min(int(m.group(2)), len(data) - 1) if m.group(2) else len(data) - 1
-            if start >= len(data):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            status = 206
-        chunk = data[start : end + 1]
-        self.send_response(status)
-        self.send_header("Content-Type", mimetypes.guess_type(file.name)[0] or "application/octet-stream")
-        self.send_header("Content-Length", str(len(chunk)))
-        self.send_header("Accept-Ranges", "bytes")
-        if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
-        self.end_headers()
-        if not body:
-            return
-        if drop is not None:  # simulate a connection that breaks mid-transfer
-            self.wfile.write(chunk[:drop])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(chunk)
+        if srv.ignore_range:
+            del self.headers["Range"]
+        wfile, self._drop = self.wfile, drop
+        try:
+            super()._serve(send_body)
+        finally:
+            self.wfile, self._drop = wfile, None
 
-    def log_message(self, *args):  # keep test output clean
-        pass
+    def end_headers(self) -> None:
+        super().end_headers()
+        if self._drop is not None:  # from here on only body bytes are written
+            self.wfile = _BreakAfter(self.wfile, self._drop)
+
+
+class _BreakAfter:
+    """A response stream that breaks (as a dropped connection does) after ``n`` bytes."""
+
+    def __init__(self, raw, n: int):
+        self.raw, self.left = raw, n
+
+    def write(self, data: bytes) -> int:
+        if len(data) > self.left:
+            self.raw.write(data[: self.left])
+            self.raw.flush()
+            self.left = 0
+            raise BrokenPipeError("dropped by the test")
+        self.left -= len(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
 
 
 class Server:
     def __init__(self, root: Path):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd = make_server(root)
+        self.httpd.RequestHandlerClass = partial(_FaultHandler, directory=root.resolve(), quiet=True)
         self.httpd.root = root.resolve()
         self.httpd.log = []
         self.httpd.cookies = []
@@ -127,7 +125,6 @@ class Server:
         self.httpd.drop_after = {}
         self.httpd.ignore_range = False
         self.httpd.lock = threading.Lock()
-        self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -143,8 +140,7 @@ class Server:
         return sum(1 for _, p, _ in self.httpd.log if p.startswith(prefix))
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop(self.httpd, self.thread)
 
 
 # --- fixture media and specs --------------------------------------------------------------------------------------
@@ -284,8 +280,6 @@ def _fmt(fid, *, v=None, a=None, ch=None, tbr=100, height=None):
 
 def _select(selector: str, formats: list[dict]) -> list[str]:
     """The format ids yt-dlp's own selector picks from ``formats`` (no network: the info dict is given)."""
-    import yt_dlp
-
     with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True, "format": selector, "simulate": True,
                            "logger": _Quiet()}) as ydl:
         info = ydl.process_ie_result({"id": "abcdefghijk", "title": "t", "formats": formats,
@@ -370,10 +364,10 @@ def test_download_resumes_with_range_after_a_broken_connection(tmp_path):
         server.httpd.ignore_range = False
 
         # checksum mismatch: error naming both hashes, nothing kept
-        with pytest.raises(ArchiveError, match="sha256 mismatch.*expected 0{64}"):
+        with pytest.raises(DownloadError, match="sha256 mismatch.*expected 0{64}"):
             download_with_resume(f"{server.base}/big.bin", tmp_path / "out4/big.bin", expected_sha256="0" * 64)
         assert not any((tmp_path / "out4").iterdir())
-        with pytest.raises(ArchiveError, match="HTTP 404") as err:
+        with pytest.raises(DownloadError, match="HTTP 404") as err:
             download_with_resume(f"{server.base}/nope.bin", tmp_path / "out5/nope.bin")
         assert not err.value.transient
     finally:
@@ -410,12 +404,12 @@ def test_safe_extract_accepts_only_expected_regular_files(tmp_path):
             safe_extract(bad, target, accept=lambda n: n)
     assert not (tmp_path / "evil.mp4").exists() and not Path("/tmp/evil.mp4").exists()
     # FAIR-Play members, also when the archive was packed one folder higher; anything else stays out
-    assert fairplay_member("videos", "videos/000001.mp4") == "videos/000001.mp4"
-    assert fairplay_member("videos", "FAIR-Play/videos/000001.mp4") == "videos/000001.mp4"
-    assert fairplay_member("audios", "binaural_audios/000002.wav") == "binaural_audios/000002.wav"
-    assert fairplay_member("splits", "splits/split10/test.h5") == "splits/split10/test.h5"
-    assert fairplay_member("videos", "a/b/videos/000001.mp4") is None
-    assert fairplay_member("videos", "videos/1.mp4") is None and fairplay_member("audios", "videos/000001.mp4") is None
+    assert archive_member("videos", "videos/000001.mp4") == "videos/000001.mp4"
+    assert archive_member("videos", "FAIR-Play/videos/000001.mp4") == "videos/000001.mp4"
+    assert archive_member("audios", "binaural_audios/000002.wav") == "binaural_audios/000002.wav"
+    assert archive_member("splits", "splits/split10/test.h5") == "splits/split10/test.h5"
+    assert archive_member("videos", "a/b/videos/000001.mp4") is None
+    assert archive_member("videos", "videos/1.mp4") is None and archive_member("audios", "videos/000001.mp4") is None
     (tmp_path / "junk.tar.gz").write_bytes(b"junk")
     with pytest.raises(ArchiveError, match="junk.tar.gz"):
         safe_extract(tmp_path / "junk.tar.gz", target, accept=lambda n: n)
@@ -724,11 +718,6 @@ def test_fairplay_archive_404_is_a_setup_error_recorded_in_the_archive_ledger(fa
 @pytest.fixture(scope="module")
 def counted_world(tiny_world, tmp_path_factory):
     """The tiny world served by ``pipelines.serve`` with every request path recorded."""
-    from functools import partial
-
-    from pipelines.serve import WorldRequestHandler, make_server, stop
-    from pipelines.synth.world import write_specs
-
     seen: list[str] = []
 
     class Counting(WorldRequestHandler):
@@ -790,11 +779,6 @@ def test_world_every_dataset_fetched_end_to_end_and_rerun_requests_nothing(count
 def test_separate_video_and_audio_streams_are_merged_with_the_chosen_track(tmp_path, media):
     """The YouTube case offline: video-only and audio-only formats, yt-dlp picks per SPEC 4 and merges them with
     the project's ffmpeg (as ``download_video`` configures it)."""
-    import yt_dlp
-
-    from pipelines.ffmpeg import ensure_ffmpeg_on_path
-    from pipelines.youtube import YtdlpConfig as Config, ytdlp_options
-
     srv_root = tmp_path / "srv"
     srv_root.mkdir()
     run_ffmpeg(["-y", "-i", str(media[GOOD[0]]), "-an", "-c", "copy", str(srv_root / "v.mp4")])
@@ -813,7 +797,7 @@ def test_separate_video_and_audio_streams_are_merged_with_the_chosen_track(tmp_p
         ]
         for audio, channels in (("ambix", 4), ("stereo", 2)):
             out = tmp_path / audio
-            opts = ytdlp_options(Config(retries=1, fragment_retries=1), format_selector(audio),
+            opts = ytdlp_options(YtdlpConfig(retries=1, fragment_retries=1), format_selector(audio),
                                  str(out / "abcdefghijk.%(ext)s"))
             with yt_dlp.YoutubeDL({**opts, "logger": _Quiet()}) as ydl:
                 info = ydl.process_ie_result({"id": "abcdefghijk", "title": "t", "formats": formats,

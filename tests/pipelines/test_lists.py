@@ -15,15 +15,17 @@ import pytest
 
 from pipelines.lists import (
     ListFormatError,
+    SplitList,
     build_video_table,
     parse_audio_formats,
     parse_clip_lines,
     parse_id_lines,
     parse_music_json,
     parse_video_formats,
-    read_h5_list,
     subset_name,
 )
+from pipelines.recipes import recipe_for
+from pipelines.recipes.fair_play import read_h5_list
 from pipelines.spec import parse_spec
 
 # shared/ lies beside the checkout (CI: a copy beside the fresh clone); read-only reference copies, never committed
@@ -178,7 +180,7 @@ def test_yt_table_rows_follow_the_contract(tmp_path):
     write(tmp_path, "meta/subsets/YT-Music.test.1.lst", "1cr_tcBus14\n")
     write(tmp_path, "scraping/video_formats.txt", "CREpRoomofw 313 MONO EAC\n1cr_tcBus14 266 STEREO ER\nzzzzzzzzzzz 1 MONO ER\n")
     write(tmp_path, "scraping/audio_formats.txt", "CREpRoomofw 338 opus WXYZ\n4rcoX9lon34 327 aac WXY\n")
-    table = build_video_table(yt_spec(), tmp_path)
+    table = build_video_table(yt_spec(), tmp_path, list_category=recipe_for("yt-music").list_category)
     assert table.ids == sorted(ids)
     rows = {r["video_id"]: r for r in table.rows}
     assert rows["CREpRoomofw"] == {
@@ -223,7 +225,8 @@ def test_fairplay_table_merges_txt_and_h5_protocols(tmp_path):
         write(tmp_path, f"new_splits/split{s}/test.txt", "000004.mp3\n../000005.mp3")
     h5 = {("10-split", "1", "train"): ["000001", "000004"], ("10-split", "1", "val"): ["000002"],
           ("10-split", "1", "test"): ["000003", "000006"]}
-    table = build_video_table(fairplay_spec(), tmp_path, h5_lists=h5)
+    table = build_video_table(fairplay_spec(), tmp_path, split_lists=[
+        SplitList(protocol, split, part, f"{protocol}/{split}/{part}.h5", ids) for (protocol, split, part), ids in h5.items()])
     assert table.ids == ["000001", "000002", "000003", "000004", "000006"]
     rows = {r["video_id"]: r for r in table.rows}
     assert rows["000001"]["splits"] == {"5-split/1": ["train"], "5-split/2": ["train"], "10-split/1": ["train"]}
@@ -258,7 +261,8 @@ def test_real_spatialaudiogen_lists(tmp_path):
         for rel in (f"meta/subsets/{subset}.lst", f"meta/subsets/{subset}.train.1.lst",
                     f"meta/subsets/{subset}.test.1.lst", "scraping/video_formats.txt", "scraping/audio_formats.txt"):
             write(tmp_path / subset, rel, (sag / rel).read_text())
-        table = build_video_table(yt_spec(subset.lower(), subset), tmp_path / subset)
+        table = build_video_table(yt_spec(subset.lower(), subset), tmp_path / subset,
+                                  list_category=recipe_for(subset.lower()).list_category)
         assert len(table.rows) == n and not table.invalid
         assert sum(r["splits"].get("official/1") == ["train"] for r in table.rows) == n_train
         assert sum(r["splits"].get("official/1") == ["test", "val"] for r in table.rows) == n_test
@@ -276,7 +280,7 @@ def test_real_pseudobinaural_split_lists(tmp_path):
         for part in ("train", "val", "test"):
             write(tmp_path, f"new_splits/split{s}/{part}.txt", (pb / f"split{s}/{part}.txt").read_text())
     assert len(tests) == 585
-    table = build_video_table(fairplay_spec(5), tmp_path, h5_lists={})
+    table = build_video_table(fairplay_spec(5), tmp_path)
     assert not table.invalid and len(table.rows) == 1871
     assert table.ids[0] == "000001" and table.ids[-1] == "001871"
     assert all(len(r["splits"]) == 5 for r in table.rows)

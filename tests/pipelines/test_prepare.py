@@ -15,17 +15,12 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from pipelines.cli import main
+from pipelines.clips import SILENCE_RMS, clip_starts, lr_difference
 from pipelines.contract import CLIP_SAMPLES, FRAMES_PER_CLIP
 from pipelines.io import Ledger, read_jsonl
 from pipelines.media import decode_audio
-from pipelines.prepare import (
-    SILENCE_RMS,
-    PrepareError,
-    clip_starts,
-    lr_difference,
-    prepare_dataset,
-    split_by_video,
-)
+from pipelines.prepare import PrepareError, prepare_dataset
+from pipelines.prepared import split_by_video
 from pipelines.shard import shard_dataset
 from pipelines.spec import load_spec
 from pipelines.verify import verify_dataset
