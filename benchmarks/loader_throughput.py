@@ -20,6 +20,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +123,7 @@ def measure(args, cfg) -> dict[str, list[tuple[float, float, int]]]:
                 rows.setdefault("plan, index", []).append(timed(lambda: plan_builds(info.shards, keys)))
                 rows.setdefault("plan, headers", []).append(timed(lambda: plan_builds(bare, keys)))
             rows["streaming+aug"].append(streaming(plan, cfg, args.batches, r, augment=True))
-            rows["naive"].append(timed(lambda: naive(info.shards, keys, cfg, args.baseline_samples, r)))
+            rows["naive"].append(timed(partial(naive, info.shards, keys, cfg, args.baseline_samples, r)))
     return rows
 
 

@@ -37,7 +37,8 @@ def fake(tmp_path_factory):
 
 
 def stream_cfg(**kw):
-    base = dict(batch_size=4, samples_per_clip=3, shuffle_buffer=8, resize=(36, 72), crop=(32, 64), with_prev_frame=True, seed=0)
+    base = {"batch_size": 4, "samples_per_clip": 3, "shuffle_buffer": 8, "resize": (36, 72), "crop": (32, 64),
+            "with_prev_frame": True, "seed": 0}
     base.update(kw)
     return StreamConfig(**base)
 
