@@ -387,3 +387,20 @@ def test_sigkill_mid_run_then_rerun_resumes(world, prepared, tmp_path):
     strip = lambda p: [{k: v for k, v in r.items() if k != "detail"} for r in read_jsonl(p)]  # noqa: E731
     assert strip(tmp_path / "music-stereo" / "clips.jsonl") == strip(root / "music-stereo" / "clips.jsonl")
     assert members(tmp_path, "music-stereo", "binaural001") == members(root, "music-stereo", "binaural001")
+
+
+def test_min_lr_diff_applies_to_a_youtube360_set_when_given(world, prepared, tmp_path):
+    root, _ = prepared
+    # the manifest carries no threshold: by default nothing is filtered and no threshold is on record
+    default = by_id(root / "yt-music" / "videos-prepared.jsonl")
+    assert all(v["reason"] is None and "min_lr_diff" not in v["settings"] for v in default.values())
+    threshold = max(v["lr_diff"] for v in default.values()) * 1.01
+    shutil.copytree(world / "yt-music", tmp_path / "yt-music")
+    res = CliRunner().invoke(main, ["prepare", "yt-music", "--root", str(tmp_path), "--min-lr-diff", str(threshold),
+                                    "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert f"non-binaural: {len(default)}" in res.output
+    filtered = by_id(tmp_path / "yt-music" / "videos-prepared.jsonl")
+    for vid, v in filtered.items():
+        assert (v["status"], v["reason"], v["clips"]) == ("dropped", "non-binaural", 0), v
+        assert v["settings"]["min_lr_diff"] == threshold and "mean |L-R|" in v["detail"] and vid in v["detail"]
