@@ -1,5 +1,8 @@
 """Decoding media through ffmpeg's stdout: 16 kHz float32 audio (stereo or ambiX FOA) and 10 fps RGB frames.
 
+The filter graphs and argument lists are built with ffmpeg-python; the process is run here (``run_ffmpeg``, or a
+pipe for the frame stream).
+
 Nothing is written to disk here: audio comes back as one array, frames as a stream of [H, W, 3] uint8 arrays read
 from a raw ``rgb24`` pipe, so a long video never needs temporary image files or all its frames in memory.
 """
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import ffmpeg
 import numpy as np
 
 from pipelines.contract import FPS, FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE
@@ -24,28 +28,39 @@ class MediaError(RuntimeError):
     """A media file cannot be decoded as asked; the message names the file and the reason."""
 
 
-def _base_args(threads: int | None) -> list[str]:
-    return ["-threads", str(threads)] if threads else []
+def _input(path: str | Path, threads: int | None = None, **options) -> ffmpeg.nodes.FilterableStream:
+    """An input node for ``path`` (``threads``: decoder threads; ffmpeg's choice when None)."""
+    return ffmpeg.input(str(path), **({"threads": threads} if threads else {}), **options)
 
 
-def audio_filter(in_channels: int, out_channels: int, sample_rate: int = SAMPLE_RATE) -> str:
-    """The ``-af`` chain that turns a stream of ``in_channels`` into ``out_channels`` at ``sample_rate``.
+def _args(output: ffmpeg.nodes.OutputStream) -> list[str]:
+    """ffmpeg's argument list for an ffmpeg-python output node, without the program name."""
+    return output.compile(cmd="ffmpeg")[1:]
+
+
+# (channels in, channels out) -> (channelmap, layout): see audio_filter
+_CHANNEL_MAPS = {
+    (4, 4): ("0|1|2|3", "4.0"),
+    (3, 4): ("0|1|2", "3.0"),
+    (2, 2): ("0|1", "stereo"),
+    (1, 1): ("0", "mono"),  # ccs-infer accepts mono videos
+}
+
+
+def audio_filter(stream: ffmpeg.nodes.FilterableStream, in_channels: int, out_channels: int,
+                 sample_rate: int = SAMPLE_RATE) -> ffmpeg.nodes.FilterableStream:
+    """``stream`` (``in_channels``) turned into ``out_channels`` at ``sample_rate``.
 
     4-channel ambisonic streams (opus) carry ffmpeg's 'ambisonic 1' layout, which its resampler refuses; an explicit
     channelmap to the plain 4.0 layout first keeps the channel order (ACN W, Y, Z, X) and makes resampling legal.
     A 3-channel horizontal-only stream (ACN 0, 1, 3 = W, Y, X) is mapped the same way; the silent Z is inserted
     after decoding (:func:`decode_audio`).
     """
-    resample = f"aresample={sample_rate}:resampler=soxr" if _has_soxr() else f"aresample={sample_rate}"
-    if out_channels == 4 and in_channels == 4:
-        return f"channelmap=map=0|1|2|3:channel_layout=4.0,{resample}"
-    if out_channels == 4 and in_channels == 3:
-        return f"channelmap=map=0|1|2:channel_layout=3.0,{resample}"
-    if out_channels == 2 and in_channels == 2:
-        return f"channelmap=map=0|1:channel_layout=stereo,{resample}"
-    if out_channels == 1 and in_channels == 1:  # ccs-infer accepts mono videos
-        return f"channelmap=map=0:channel_layout=mono,{resample}"
-    raise MediaError(f"cannot decode {in_channels} channels as {out_channels}")
+    mapping = _CHANNEL_MAPS.get((in_channels, out_channels))
+    if mapping is None:
+        raise MediaError(f"cannot decode {in_channels} channels as {out_channels}")
+    stream = stream.filter("channelmap", map=mapping[0], channel_layout=mapping[1])
+    return stream.filter("aresample", sample_rate, **({"resampler": "soxr"} if _has_soxr() else {}))
 
 
 _SOXR: bool | None = None
@@ -55,11 +70,9 @@ def _has_soxr() -> bool:
     """Whether this ffmpeg build has the soxr resampler (better quality than swr's default; same on every run)."""
     global _SOXR
     if _SOXR is None:
-        proc = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "0.01",
-             "-af", "aresample=16000:resampler=soxr", "-f", "null", "-"],
-            capture_output=True, timeout=30, check=False,
-        )
+        silence = ffmpeg.input("anullsrc=r=48000:cl=mono", f="lavfi").filter("aresample", 16000, resampler="soxr")
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *_args(silence.output("-", f="null", t=0.01))],
+                              capture_output=True, timeout=30, check=False)
         _SOXR = proc.returncode == 0
     return _SOXR
 
@@ -78,13 +91,12 @@ def decode_audio(
     (W, Y, X), returned as 4 channels with a silent Z. Raises :class:`MediaError` naming the file.
     """
     path = Path(path)
-    af = audio_filter(in_channels, out_channels if in_channels != 3 else 4, sample_rate)
+    audio = audio_filter(_input(path, threads)["a:0"], in_channels, out_channels if in_channels != 3 else 4,
+                         sample_rate)
     n_out = 3 if in_channels == 3 else out_channels
     # no -ac: the channelmap already fixed the layout, and -ac would remix it (3.0 -> 2.1 folds a channel away)
-    args = [*_base_args(threads), "-i", str(path), "-map", "0:a:0", "-vn", "-af", af,
-            "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
     try:
-        raw = run_ffmpeg(args)
+        raw = run_ffmpeg(_args(audio.output("pipe:1", format="f32le", acodec="pcm_f32le")))
     except FFmpegError as exc:
         raise MediaError(f"{path}: audio cannot be decoded ({exc})") from None
     audio = np.frombuffer(raw, dtype="<f4")
@@ -106,21 +118,19 @@ class FrameSpec:
     width: int = FRAME_WIDTH
     height: int = FRAME_HEIGHT
 
-    def video_filter(self) -> str:
-        """ffmpeg ``-vf`` chain: frame-rate first (so the projection maths runs on 10 frames a second only)."""
+    def apply(self, stream: ffmpeg.nodes.FilterableStream) -> ffmpeg.nodes.FilterableStream:
+        """The video filters: frame-rate first (so the projection maths runs on 10 frames a second only)."""
         if self.projection not in PROJECTIONS:
             raise ValueError(f"unknown projection {self.projection!r} (known: {', '.join(PROJECTIONS)})")
         # Output frame k must be the picture on screen at time k/fps (frame k covers [k/fps, (k+1)/fps), SPEC
         # section 2). round=up maps every input frame with pts in ((k-1)/fps, k/fps] to tick k and keeps the last
         # of them, i.e. the one on screen at k/fps (the default round=near would take one up to half a tick late).
-        chain = [f"fps={self.fps}:start_time=0:round=up"]
+        stream = stream.filter("fps", fps=self.fps, start_time=0, round="up")
         if self.top_bottom_stereo:
-            chain.append("crop=iw:ih/2:0:0")
+            stream = stream.crop(0, 0, "iw", "ih/2")
         if self.projection == "EAC":
-            chain.append(f"v360=input=eac:output=e:w={self.width}:h={self.height}:interp=linear")
-        chain.append(f"scale={self.width}:{self.height}:flags=area")
-        chain.append("format=rgb24")
-        return ",".join(chain)
+            stream = stream.filter("v360", input="eac", output="e", w=self.width, h=self.height, interp="linear")
+        return _rgb(stream, self.width, self.height)
 
 
 def iter_frames(
@@ -136,10 +146,9 @@ def iter_frames(
     stream ends. Stopping the iteration early terminates ffmpeg.
     """
     path = Path(path)
-    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *_base_args(threads), "-i", str(path),
-            "-map", "0:v:0", "-an", "-vf", spec.video_filter(), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
-    if max_frames is not None:
-        args[-1:-1] = ["-frames:v", str(max_frames)]
+    limit = {"frames:v": max_frames} if max_frames is not None else {}
+    output = spec.apply(_input(path, threads)["v:0"]).output("pipe:1", format="rawvideo", pix_fmt="rgb24", **limit)
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *_args(output)]
     frame_bytes = spec.width * spec.height * 3
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     finished = False
@@ -164,6 +173,10 @@ def iter_frames(
         raise MediaError(f"{path}: video cannot be decoded (ffmpeg exited with {rc}: {tail})")
 
 
+def _rgb(stream: ffmpeg.nodes.FilterableStream, width: int, height: int) -> ffmpeg.nodes.FilterableStream:
+    return stream.filter("scale", width, height, flags="area").filter("format", "rgb24")
+
+
 def grab_frames(
     path: str | Path,
     times_s: list[float],
@@ -174,13 +187,14 @@ def grab_frames(
 ) -> list[np.ndarray]:
     """Single frames at the given times, in the video's own projection, resized to width x height (for the
     projection detector). Times past the end give no frame; a failing seek is skipped."""
-    chain = (["crop=iw:ih/2:0:0"] if top_bottom_stereo else []) + [f"scale={width}:{height}:flags=area",
-                                                                  "format=rgb24"]
     frames = []
     for t in times_s:
+        stream = _input(path, ss=f"{t:.3f}")["v:0"]
+        if top_bottom_stereo:
+            stream = stream.crop(0, 0, "iw", "ih/2")
+        output = _rgb(stream, width, height).output("pipe:1", format="rawvideo", pix_fmt="rgb24", **{"frames:v": 1})
         try:
-            raw = run_ffmpeg(["-ss", f"{t:.3f}", "-i", str(path), "-map", "0:v:0", "-an", "-frames:v", "1",
-                              "-vf", ",".join(chain), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], timeout=120)
+            raw = run_ffmpeg(_args(output), timeout=120)
         except FFmpegError:
             continue
         if len(raw) == width * height * 3:
