@@ -70,7 +70,7 @@ class VideoTask:
 
     dataset: str
     video_id: str
-    base: str  # <root>/<dataset>
+    root: str  # the data root: the dataset lives in <root>/<dataset>/
     files: dict[str, str]  # the recipe's media roles -> absolute paths ("media"; FAIR-Play: "video", "audio")
     source: dict[str, Any]
     upstream_projection: str | None

@@ -97,7 +97,7 @@ def prepare_video(task: VideoTask) -> dict[str, Any]:
     A dropped video has a result too (so a rerun does not redo it); an unexpected error propagates (the caller
     records it as ``failed`` and a rerun retries it).
     """
-    prepared = Path(task.base) / "prepared"
+    prepared = DatasetLayout(Path(task.root), task.dataset).prepared_dir
     result: dict[str, Any] = {
         "video_id": task.video_id,
         "dataset": task.dataset,
@@ -170,7 +170,7 @@ def build_tasks(spec: DatasetSpec, layout: DatasetLayout, config: PrepareConfig,
             if ov is not None:
                 fp["override"] = ov.projection
             tasks.append(VideoTask(
-                dataset=spec.name, video_id=video_id, base=str(layout.base), files=paths,
+                dataset=spec.name, video_id=video_id, root=str(layout.root), files=paths,
                 source={"files": dict(sorted(files.items())), "sha256": rec.get("sha256")},
                 upstream_projection=row.get("upstream_projection"), stereo_layout=row.get("stereo_layout"),
                 override=(ov.projection, ov.reason) if ov else None, config=config, fingerprint=fp,
