@@ -23,7 +23,7 @@ test: setup
 	$(PY) -m pytest -q
 
 demo: setup
-	$(PY) -m benchmarks.demo --work $(WORK) --seed $(SEED) --port $(PORT)
+	$(VENV)/bin/ccs-bench demo --work $(WORK) --seed $(SEED) --port $(PORT)
 
 clean:
 	rm -rf $(VENV) $(WORK)

@@ -1,18 +1,30 @@
-"""``ccs-bench``: reproduce the paper's tables with per-split reports (argument parsing only)."""
+"""``ccs-bench``: the paper's tables with per-split reports, the end-to-end demo, the speed benchmarks (argument
+parsing only: each command calls one library function and prints what it returns)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from benchmarks.run import BenchConfig, parse_checkpoint_args, run_table
+from benchmarks.demo import run_demo
+from benchmarks.fetch_speed import measure_fetch
+from benchmarks.infer_speed import measure_inference
+from benchmarks.metrics_speed import measure_metrics
+from benchmarks.plan import BenchConfig, parse_checkpoint_args
+from benchmarks.prepare_throughput import measure_prepare
+from benchmarks.run import run_table
 from benchmarks.tables import TABLE_IDS, TABLES, paper_rows
+from benchmarks.train_throughput_gpu import measure_training
+from benchmarks.world_speed import measure_world
 from ccstereo.constants import INFER_HOP_SAMPLES, SEGMENT_SAMPLES
 from ccstereo.metrics import PAD_MODES
+from pipelines.recipes import DATASETS
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+PRESETS = click.Choice(["paper", "cpu-small"])
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -22,7 +34,8 @@ def main() -> None:
     Each table knows its dataset, split protocol, splits, metric columns and methods. `run` trains (or loads)
     every method per split, evaluates every test clip with sliding-window inference and the SPEC section 10
     metrics, and writes per-split CSV/JSON, summary.json, report.md and plots to OUT/table-<N>/, next to the
-    paper's numbers.
+    paper's numbers. `demo` runs the whole toolkit on the built-in synthetic world; `speed` holds the
+    throughput benchmarks.
     """
 
 
@@ -39,7 +52,7 @@ def main() -> None:
 @click.option("--methods", multiple=True, help="Run only these methods (repeatable, names as in the table).")
 @click.option("--checkpoints", multiple=True, metavar="METHOD=PATH",
               help="Evaluate this checkpoint instead of training (repeatable); PATH may contain {split}.")
-@click.option("--preset", type=click.Choice(["paper", "cpu-small"]), default=None,
+@click.option("--preset", type=PRESETS, default=None,
               help="Training preset (default: paper; cpu-small for the synthetic table).")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None,
               help="Cap training at this many steps per run (default: the preset's epochs).")
@@ -76,7 +89,7 @@ def run_cmd(table, root, out, splits, methods, checkpoints, preset, max_steps, t
     if dry_run:
         click.echo(json.dumps(result, indent=1))
         return
-    target = Path(out) / f"table-{result['table']}"
+    target = cfg.table_dir(result["table"])
     click.echo(f"wrote {target / 'report.md'} and {target / 'summary.json'}")
     for sec in result["sections"]:
         for m in sec["methods"]:
@@ -95,3 +108,116 @@ def tables_cmd() -> None:
         for r in paper_rows(tid):
             vals = "  ".join(f"{c} {'-' if v is None else v}" for c, v in r["values"].items())
             click.echo(f"    paper {r['dataset']:<13} {r['method']:<16} {vals}")
+
+
+@main.command("demo")
+@click.option("--work", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Working folder (world, data, bench output); reused and resumed on a rerun.")
+@click.option("--seed", default=0, show_default=True, help="World and training seed.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="Loopback port for the world's server (0: any free port).")
+@click.option("--size", type=click.Choice(["tiny", "small"]), default="small", show_default=True,
+              help="World size: small is enough to train on a CPU; tiny only checks the plumbing.")
+@click.option("--datasets", multiple=True, type=click.Choice(DATASETS), default=DATASETS, show_default=True,
+              help="Datasets to fetch/prepare/shard/verify (the synthetic table uses fair-play, always included).")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None,
+              help="Training steps per model (default: the cpu-small preset's epochs).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo_cmd(work: Path, seed: int, port: int, size: str, datasets: tuple[str, ...], max_steps: int | None,
+             quiet: bool) -> None:
+    """Run the whole toolkit on the built-in synthetic world and write the synthetic table's report
+    (synth -> serve -> fetch -> prepare -> shard -> verify -> train -> bench; what `make demo` runs)."""
+    try:
+        result = run_demo(work, seed=seed, port=port, size=size, datasets=datasets, max_steps=max_steps,
+                          progress=not quiet)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(result, indent=1))
+
+
+# ------------------------------------------------------------------------------------------- speed benchmarks
+
+
+@main.group("speed", context_settings=CONTEXT_SETTINGS)
+def speed() -> None:
+    """Throughput benchmarks: each prints one JSON object (BENCHMARKS.md records their results)."""
+
+
+def _echo_json(result: dict[str, Any], indent: int) -> None:
+    click.echo(json.dumps(result, indent=indent))
+
+
+@speed.command("fetch")
+@click.option("--world", type=click.Path(file_okay=False, path_type=Path),
+              help="An existing world (`ccs-data synth --out DIR`; default: generate a tiny one).")
+@click.option("--repeats", default=3, show_default=True)
+@click.option("--rate", default="256K", show_default=True, help="Per-download rate limit.")
+@click.option("--jobs", default=4, show_default=True, help="Parallel downloads of the parallel variant.")
+def speed_fetch(world: Path | None, repeats: int, rate: str, jobs: int) -> None:
+    """`ccs-data fetch` on the synthetic world served on loopback: jobs=1 vs jobs=N, and a no-op rerun."""
+    _echo_json(measure_fetch(world, repeats=repeats, rate=rate, jobs=jobs), indent=2)
+
+
+@speed.command("prepare")
+@click.option("--videos", default=3, show_default=True)
+@click.option("--seconds", default=30.0, show_default=True, help="Length of each generated video.")
+@click.option("--repeats", default=3, show_default=True)
+@click.option("--jobs", default=2, show_default=True, help="Videos prepared in parallel by the parallel variant.")
+def speed_prepare(videos: int, seconds: float, repeats: int, jobs: int) -> None:
+    """`ccs-data prepare` on 640x360 30 fps h264 input: per core, in parallel, against decoding alone."""
+    _echo_json(measure_prepare(videos=videos, seconds=seconds, repeats=repeats, jobs=jobs), indent=1)
+
+
+@speed.command("world")
+@click.option("--repeats", default=3, show_default=True)
+@click.option("--serve-mb", default=64, show_default=True, help="Size of the file downloaded from the server.")
+@click.option("--skip-generate", is_flag=True, help="Measure the server only.")
+def speed_world(repeats: int, serve_mb: int, skip_generate: bool) -> None:
+    """Tiny synthetic world generation (against ffmpeg alone) and Range serving (against http.server)."""
+    _echo_json(measure_world(repeats=repeats, serve_mb=serve_mb, skip_generate=skip_generate), indent=2)
+
+
+@speed.command("metrics")
+@click.option("--clips", default=200, show_default=True)
+@click.option("--repeats", default=3, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--chunk", default=4, show_default=True, help="Clips per batched transform.")
+@click.option("--threads", default=None, type=int,
+              help="Torch CPU threads (default: torch's choice); 1 compares like with like against numpy.")
+@click.option("--device", default="cpu", show_default=True, help="Where the batched metrics run (cpu, cuda).")
+def speed_metrics(clips: int, repeats: int, seed: int, chunk: int, threads: int | None, device: str) -> None:
+    """Batched metrics against the per-clip numpy/scipy reference on the same clips (and their agreement)."""
+    _echo_json(measure_metrics(clips=clips, repeats=repeats, seed=seed, chunk=chunk, threads=threads,
+                               device=device), indent=1)
+
+
+@speed.command("infer")
+@click.option("--preset", "preset_name", type=PRESETS, default="cpu-small", show_default=True,
+              help="Model size (paper: 224x448 frames, the published network).")
+@click.option("--arch", default="ccstereo", show_default=True)
+@click.option("--repeats", default=3, show_default=True)
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--hop", default=INFER_HOP_SAMPLES, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", default=None, type=int, help="Torch CPU threads (default: torch's choice).")
+def speed_infer(preset_name: str, arch: str, repeats: int, batch_size: int, hop: int, device: str,
+                threads: int | None) -> None:
+    """Sliding-window inference on a 10 s clip: batched vs one window at a time, TDSS on vs off."""
+    _echo_json(measure_inference(preset_name, arch=arch, repeats=repeats, batch_size=batch_size, hop=hop,
+                                 device=device, threads=threads), indent=1)
+
+
+@speed.command("train-gpu")
+@click.option("--batch", default=128, show_default=True)
+@click.option("--steps", default=20, show_default=True)
+@click.option("--warmup", default=5, show_default=True)
+@click.option("--workers", default=8, show_default=True, help="Loader worker processes of the fed variant.")
+@click.option("--clips", default=64, show_default=True, help="Clips of the fake dataset the loader reads.")
+@click.option("--device", default="cuda", show_default=True)
+@click.option("--precisions", default="fp32,bf16", show_default=True, help="Comma-separated: fp32, bf16.")
+def speed_train_gpu(batch: int, steps: int, warmup: int, workers: int, clips: int, device: str,
+                    precisions: str) -> None:
+    """Training throughput of the paper preset: fp32 vs bf16, model step alone and fed by the loader."""
+    result = measure_training(batch=batch, steps=steps, warmup=warmup, workers=workers, clips=clips, device=device,
+                              precisions=precisions.split(","), log=click.echo)
+    _echo_json(result, indent=2)

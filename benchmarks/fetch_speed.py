@@ -1,6 +1,6 @@
 """Speed of ``ccs-data fetch`` on the synthetic world served on loopback.
 
-    python -m benchmarks.fetch_speed [--world DIR] [--repeats 3] [--rate 256K] [--jobs 4]
+    ccs-bench speed fetch [--world DIR] [--repeats 3] [--rate 256K] [--jobs 4]
 
 1. Parallel downloads: MUSIC-like and YT-like sets fetched with ``--jobs 1`` (baseline) and ``--jobs N``, each
    download capped at ``--rate`` (yt-dlp's per-download rate limit stands in for a throttled upstream, which is
@@ -13,28 +13,81 @@ The world is generated into a temporary folder unless ``--world`` names one (``c
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import statistics
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+from pipelines.fetch import fetch_dataset
+from pipelines.recipes.youtube import parse_rate
+from pipelines.serve import WorldRequestHandler, make_server, stop
+from pipelines.spec import load_spec
+from pipelines.synth.world import generate_world, write_specs
 
 DATASETS = ("music-stereo", "yt-music", "yt-clean")
 
 
-def _serve(world: Path):
-    from pipelines.serve import WorldRequestHandler, make_server
+def measure_fetch(world: Path | None = None, repeats: int = 3, rate: str = "256K", jobs: int = 4) -> dict[str, Any]:
+    """The measurements above, as one JSON-ready dict (medians over ``repeats``)."""
+    rate_limit = parse_rate(rate)
+    with tempfile.TemporaryDirectory(prefix="ccs-fetch-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        if world is None:
+            world = tmp / "world"
+            generate_world(world, seed=0, size="tiny", progress=False)
+        server, thread, port, seen = _serve(world)
+        try:
+            specs = write_specs(world, port, specs_dir=tmp / "specs")
+            times, n_done = _time_fetches(specs, tmp, repeats, rate_limit, jobs, seen)
+        finally:
+            stop(server, thread)
+    serial, parallel = statistics.median(times["serial"]), statistics.median(times["parallel"])
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}",
+        "datasets": list(DATASETS),
+        "videos_done": n_done,
+        "rate_per_download": rate,
+        "repeats": repeats,
+        "jobs1_s": round(serial, 2),
+        f"jobs{jobs}_s": round(parallel, 2),
+        "speedup": round(serial / parallel, 2),
+        "first_fetch_unthrottled_s": round(statistics.median(times["first"]), 2),
+        "noop_rerun_s": round(statistics.median(times["rerun"]), 3),
+        "noop_rerun_requests": max(times["rerun_requests"]),
+    }
 
+
+def _time_fetches(specs: dict[str, Path], tmp: Path, repeats: int, rate: int | None, jobs: int, seen: list[str]
+                  ) -> tuple[dict[str, list[float]], int]:
+    """Per repeat, each into an empty root: throttled ``jobs=1`` and ``jobs=N``; then an unthrottled first fetch
+    and its no-op rerun (seconds, and the HTTP requests the rerun made)."""
+    times: dict[str, list[float]] = {"serial": [], "parallel": [], "first": [], "rerun": [], "rerun_requests": []}
+    n_done = 0
+    for r in range(repeats):
+        t, n_done = _fetch_all(specs, tmp / f"j1-{r}", 1, rate)
+        times["serial"].append(t)
+        times["parallel"].append(_fetch_all(specs, tmp / f"jn-{r}", jobs, rate)[0])
+        root = tmp / f"rerun-{r}"
+        times["first"].append(_fetch_all(specs, root, jobs, None)[0])
+        n = len(seen)
+        times["rerun"].append(_fetch_all(specs, root, jobs, None)[0])
+        times["rerun_requests"].append(len(seen) - n)
+    return times, n_done
+
+
+def _serve(world: Path) -> tuple[Any, threading.Thread, int, list[str]]:
+    """The world's server in a thread, with the list of paths it was asked for (to count requests)."""
     seen: list[str] = []
 
     class Counting(WorldRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             seen.append(urlsplit(self.path).path)
             super().do_GET()
 
@@ -45,72 +98,10 @@ def _serve(world: Path):
     return server, thread, int(server.server_address[1]), seen
 
 
-def _fetch_all(specs: dict, root: Path, jobs: int, rate: int | None) -> tuple[float, int]:
-    from pipelines.fetch import fetch_dataset
-    from pipelines.spec import load_spec
-
+def _fetch_all(specs: dict[str, Path], root: Path, jobs: int, rate: int | None) -> tuple[float, int]:
     t0 = time.perf_counter()
     done = 0
     for dataset in DATASETS:
         summary = fetch_dataset(load_spec(specs[dataset]), root, jobs=jobs, rate_limit=rate, progress=False)
         done += summary.done
     return time.perf_counter() - t0, done
-
-
-def main(argv: list[str] | None = None) -> dict:
-    from pipelines.serve import stop
-    from pipelines.synth.world import generate_world, write_specs
-    from pipelines.youtube import parse_rate
-
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--world", type=Path, help="an existing world (default: generate a tiny one)")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--rate", default="256K", help="per-download rate limit (default 256K)")
-    ap.add_argument("--jobs", type=int, default=4)
-    args = ap.parse_args(argv)
-    rate = parse_rate(args.rate)
-
-    with tempfile.TemporaryDirectory(prefix="ccs-fetch-bench-") as tmp:
-        tmp = Path(tmp)
-        world = args.world
-        if world is None:
-            world = tmp / "world"
-            generate_world(world, seed=0, size="tiny", progress=False)
-        server, thread, port, seen = _serve(world)
-        try:
-            specs = write_specs(world, port, specs_dir=tmp / "specs")
-            serial, parallel, rerun, first, rerun_requests = [], [], [], [], []
-            n_done = 0
-            for r in range(args.repeats):
-                t, n_done = _fetch_all(specs, tmp / f"j1-{r}", 1, rate)
-                serial.append(t)
-                t, _ = _fetch_all(specs, tmp / f"jn-{r}", args.jobs, rate)
-                parallel.append(t)
-                root = tmp / f"rerun-{r}"
-                first.append(_fetch_all(specs, root, args.jobs, None)[0])
-                n = len(seen)
-                rerun.append(_fetch_all(specs, root, args.jobs, None)[0])
-                rerun_requests.append(len(seen) - n)
-        finally:
-            stop(server, thread)
-
-    result = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}",
-        "datasets": list(DATASETS),
-        "videos_done": n_done,
-        "rate_per_download": args.rate,
-        "repeats": args.repeats,
-        "jobs1_s": round(statistics.median(serial), 2),
-        f"jobs{args.jobs}_s": round(statistics.median(parallel), 2),
-        "speedup": round(statistics.median(serial) / statistics.median(parallel), 2),
-        "first_fetch_unthrottled_s": round(statistics.median(first), 2),
-        "noop_rerun_s": round(statistics.median(rerun), 3),
-        "noop_rerun_requests": max(rerun_requests),
-    }
-    print(json.dumps(result, indent=2))
-    return result
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """Sliding-window inference on a 10 s clip: windows batched through the model against one window at a time
 (what the published demo code does), and TDSS on against off, measured in one run on the same model.
 
-    .venv/bin/python -m benchmarks.infer_speed --preset cpu-small --repeats 3
+    ccs-bench speed infer --preset cpu-small --repeats 3
 
 The model has random weights (speed does not depend on them). Prints one JSON object with the median seconds
 of each variant and the ratios.
@@ -9,10 +9,9 @@ of each variant and the ratios.
 
 from __future__ import annotations
 
-import json
 import time
+from typing import Any
 
-import click
 import numpy as np
 import torch
 
@@ -32,17 +31,10 @@ def _median_time(fn, repeats: int) -> float:
     return float(np.median(times))
 
 
-@click.command()
-@click.option("--preset", "preset_name", type=click.Choice(["paper", "cpu-small"]), default="cpu-small",
-              show_default=True, help="Model size (paper: 224x448 frames, the published network).")
-@click.option("--arch", default="ccstereo", show_default=True)
-@click.option("--repeats", default=3, show_default=True)
-@click.option("--batch-size", default=32, show_default=True)
-@click.option("--hop", default=INFER_HOP_SAMPLES, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--threads", default=None, type=int, help="torch CPU threads (default: torch's choice)")
-def main(preset_name: str, arch: str, repeats: int, batch_size: int, hop: int, device: str, threads: int | None
-         ) -> None:
+def measure_inference(preset_name: str = "cpu-small", arch: str = "ccstereo", repeats: int = 3, batch_size: int = 32,
+                      hop: int = INFER_HOP_SAMPLES, device: str = "cpu", threads: int | None = None) -> dict[str, Any]:
+    """Median seconds of the three variants (batched with TDSS, one window at a time with TDSS, batched without)
+    and their ratios; ``threads`` sets torch's CPU threads."""
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -63,15 +55,10 @@ def main(preset_name: str, arch: str, repeats: int, batch_size: int, hop: int, d
         times["one_by_one"].append(_median_time(lambda: run(1, True), 1))
         times["no_tdss"].append(_median_time(lambda: run(batch_size, False), 1))
     batched, one_by_one, no_tdss = (float(np.median(times[k])) for k in ("batched", "one_by_one", "no_tdss"))
-    out = {
+    return {
         "preset": preset_name, "arch": arch, "device": device, "torch_threads": torch.get_num_threads(),
         "windows": len(window_starts(CLIP_SAMPLES, hop)), "hop": hop, "batch_size": batch_size,
         "repeats": repeats, "batched_tdss_s": batched, "one_window_at_a_time_tdss_s": one_by_one,
         "batched_no_tdss_s": no_tdss, "batching_speedup": one_by_one / batched,
         "tdss_cost_ratio": batched / no_tdss,
     }
-    click.echo(json.dumps(out, indent=1))
-
-
-if __name__ == "__main__":
-    main()

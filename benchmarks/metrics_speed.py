@@ -1,17 +1,16 @@
 """Batched metrics (``ccstereo.metrics.compute_metrics_batch``) against the per-clip numpy/scipy reference
 (``benchmarks/metrics_reference.py``) on the same clips, in one run; also checks that both agree.
 
-    .venv/bin/python -m benchmarks.metrics_speed --clips 200 --repeats 3
+    ccs-bench speed metrics --clips 200 --repeats 3
 
 Prints one JSON object: median seconds of each, the speed-up, the largest relative disagreement.
 """
 
 from __future__ import annotations
 
-import json
 import time
+from typing import Any
 
-import click
 import numpy as np
 import torch
 
@@ -37,15 +36,10 @@ def make_clips(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return pred, true
 
 
-@click.command()
-@click.option("--clips", default=200, show_default=True)
-@click.option("--repeats", default=3, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--chunk", default=4, show_default=True, help="clips per batched transform")
-@click.option("--threads", default=None, type=int,
-              help="torch CPU threads (default: torch's choice); 1 compares like with like against numpy")
-@click.option("--device", default="cpu", show_default=True, help="where the batched metrics run (cpu, cuda)")
-def main(clips: int, repeats: int, seed: int, chunk: int, threads: int | None, device: str) -> None:
+def measure_metrics(clips: int = 200, repeats: int = 3, seed: int = 0, chunk: int = 4, threads: int | None = None,
+                    device: str = "cpu") -> dict[str, Any]:
+    """Median seconds of the reference and of the batched metrics on the same ``clips``, and how far apart their
+    numbers are; ``threads`` sets torch's CPU threads (1 compares like with like against numpy)."""
     if threads:
         torch.set_num_threads(threads)
     pred, true = make_clips(clips, seed)
@@ -60,15 +54,10 @@ def main(clips: int, repeats: int, seed: int, chunk: int, threads: int | None, d
         batch_times.append(time.perf_counter() - t0)
     worst = max(abs(batched[k][i] - ref[i][k]) / max(abs(ref[i][k]), 1e-12)
                 for k in METRIC_NAMES for i in range(clips))
-    out = {
+    return {
         "clips": clips, "repeats": repeats, "chunk": chunk, "device": device,
         "torch_threads": torch.get_num_threads(),
         "reference_s": float(np.median(ref_times)), "batched_s": float(np.median(batch_times)),
         "speedup": float(np.median(ref_times) / np.median(batch_times)),
         "max_relative_disagreement": float(worst),
     }
-    click.echo(json.dumps(out, indent=1))
-
-
-if __name__ == "__main__":
-    main()

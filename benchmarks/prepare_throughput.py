@@ -9,14 +9,11 @@ noise audio), lays them out as a fetched tree, and prepares them repeatedly from
 * baseline, same run: ``ffmpeg -threads 1 -i video -f null -`` (decode every frame and the audio, nothing else),
   the floor any frame-extracting pipeline pays.
 
-Usage: ``python -m benchmarks.prepare_throughput [--videos 3] [--seconds 30] [--repeats 3] [--jobs 2]``
-Prints a JSON summary and a Markdown table row set for BENCHMARKS.md.
+Usage: ``ccs-bench speed prepare [--videos 3] [--seconds 30] [--repeats 3] [--jobs 2]``; prints a JSON summary.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import resource
@@ -24,8 +21,10 @@ import shutil
 import statistics
 import tempfile
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -36,6 +35,55 @@ from pipelines.prepare import PrepareConfig, prepare_dataset
 from pipelines.spec import load_spec
 
 DATASET = "music-stereo"
+
+
+def measure_prepare(videos: int = 3, seconds: float = 30.0, repeats: int = 3, jobs: int = 2) -> dict[str, Any]:
+    """The measurements above, as one JSON-ready dict (medians over ``repeats`` of wall and CPU seconds)."""
+    spec = load_spec(dataset=DATASET)
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        src = tmp / "src"
+        src.mkdir()
+        for i in range(videos):
+            make_video(src / f"bench{i:03d}xyz.mp4", seconds, i)
+        clip_seconds = videos * int(seconds // 10) * 10.0
+        baseline, single, parallel = [], [], []
+        for r in range(repeats):
+            baseline.append(timed(lambda: [run_ffmpeg(["-threads", "1", "-i", str(f), "-f", "null", "-"])
+                                           for f in sorted(src.glob("*.mp4"))])[:2])
+            single.append(_time_prepare(spec, src, tmp / f"r1-{r}", clips=clip_seconds / 10,
+                                        config=PrepareConfig(ffmpeg_threads=1)))
+            parallel.append(_time_prepare(spec, src, tmp / f"rn-{r}", jobs=jobs))
+
+    def med(runs: list[tuple[float, float]], i: int) -> float:
+        return statistics.median(x[i] for x in runs)
+
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "input": f"{videos} x {seconds:g} s, 640x360 30 fps h264 (crf 23) + stereo AAC 48 kHz",
+        "repeats": repeats,
+        "clip_seconds": clip_seconds,
+        "baseline_decode_only": {"wall_s": med(baseline, 0), "cpu_s": med(baseline, 1),
+                                 "realtime_per_core": clip_seconds / med(baseline, 1)},
+        "prepare_jobs1": {"wall_s": med(single, 0), "cpu_s": med(single, 1),
+                          "clips_per_s": clip_seconds / 10 / med(single, 0),
+                          "realtime_per_core": clip_seconds / med(single, 1)},
+        f"prepare_jobs{jobs}": {"wall_s": med(parallel, 0), "cpu_s": med(parallel, 1),
+                                "clips_per_s": clip_seconds / 10 / med(parallel, 0),
+                                "realtime_wall": clip_seconds / med(parallel, 0)},
+    }
+
+
+def _time_prepare(spec: Any, src: Path, root: Path, clips: float | None = None, **options: Any
+                  ) -> tuple[float, float]:
+    """(wall, CPU) seconds of preparing the videos of ``src`` laid out as a fresh fetched tree in ``root``."""
+    make_tree(src, root)
+    wall, cpu, summary = timed(lambda: prepare_dataset(spec, root, **options))
+    if clips is not None:
+        assert summary.clips == clips, summary
+    shutil.rmtree(root)
+    return wall, cpu
 
 
 def make_video(path: Path, seconds: float, seed: int) -> None:
@@ -70,65 +118,7 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def timed(fn) -> tuple[float, float, object]:
+def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     c0, t0 = cpu_seconds(), time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, cpu_seconds() - c0, out
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--videos", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--jobs", type=int, default=2)
-    args = ap.parse_args()
-
-    spec = load_spec(dataset=DATASET)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        src = tmp / "src"
-        src.mkdir()
-        for i in range(args.videos):
-            make_video(src / f"bench{i:03d}xyz.mp4", args.seconds, i)
-        clip_seconds = args.videos * int(args.seconds // 10) * 10.0
-
-        baseline, single, parallel = [], [], []
-        for r in range(args.repeats):
-            wall, cpu, _ = timed(lambda: [run_ffmpeg(["-threads", "1", "-i", str(f), "-f", "null", "-"])
-                                          for f in sorted(src.glob("*.mp4"))])
-            baseline.append((wall, cpu))
-            root1 = tmp / f"r1-{r}"
-            make_tree(src, root1)
-            cfg = PrepareConfig(ffmpeg_threads=1)
-            wall, cpu, s = timed(lambda: prepare_dataset(spec, root1, config=cfg))
-            assert s.clips == clip_seconds / 10, s
-            single.append((wall, cpu))
-            rootn = tmp / f"rn-{r}"
-            make_tree(src, rootn)
-            wall, cpu, s = timed(lambda: prepare_dataset(spec, rootn, jobs=args.jobs))
-            parallel.append((wall, cpu))
-            shutil.rmtree(root1)
-            shutil.rmtree(rootn)
-
-    med = lambda xs, i: statistics.median(x[i] for x in xs)  # noqa: E731
-    result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "input": f"{args.videos} x {args.seconds:g} s, 640x360 30 fps h264 (crf 23) + stereo AAC 48 kHz",
-        "repeats": args.repeats,
-        "clip_seconds": clip_seconds,
-        "baseline_decode_only": {"wall_s": med(baseline, 0), "cpu_s": med(baseline, 1),
-                                 "realtime_per_core": clip_seconds / med(baseline, 1)},
-        "prepare_jobs1": {"wall_s": med(single, 0), "cpu_s": med(single, 1),
-                          "clips_per_s": clip_seconds / 10 / med(single, 0),
-                          "realtime_per_core": clip_seconds / med(single, 1)},
-        f"prepare_jobs{args.jobs}": {"wall_s": med(parallel, 0), "cpu_s": med(parallel, 1),
-                                     "clips_per_s": clip_seconds / 10 / med(parallel, 0),
-                                     "realtime_wall": clip_seconds / med(parallel, 0)},
-    }
-    print(json.dumps(result, indent=1))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,79 +1,67 @@
-"""Reports of a table run: per-split CSV/JSON, ``summary.json``, ``report.md`` and plots.
+"""Reports of a table run: per-split CSV/JSON, ``splits.csv``, ``summary.json``, ``report.md`` and plots.
 
-Inputs are the per-(split, method) result records :mod:`benchmarks.run` writes (``SplitResult.to_dict()``).
-The aggregate of a method is the mean and the sample standard deviation (``STD_DDOF``) over splits of the
-per-split means (each per-split mean averages that split's test clips), next to the paper's number and the
-relative difference ``(ours - paper) / |paper|``.
+Inputs are the per-(split, method) result records :mod:`benchmarks.records` defines. The aggregate of a method
+is the mean and the sample standard deviation (``STD_DDOF``) over splits of the per-split means (each per-split
+mean averages that split's test clips), next to the paper's number and the relative difference
+``(ours - paper) / |paper|``. The tables and the aggregation are pandas frames; the Markdown is written here.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import pandas as pd
 
-from benchmarks.tables import TablePreset, paper_row, paper_rows
+from benchmarks.plots import plot_bars
+from benchmarks.tables import MethodSpec, Section, TablePreset, paper_row, paper_rows
 from ccstereo.metrics import HIGHER_IS_BETTER, METRIC_NAMES
-from pipelines.io import atomic_write_bytes, atomic_write_text
+from pipelines.io import atomic_write_text
 
 # sample standard deviation over splits (ddof=1), what "mean +- std over splits" usually means; 0 for one split
 STD_DDOF = 1
+SPLITS_COLUMNS = ("dataset", "protocol", "split", "method", "n_clips", *METRIC_NAMES)  # splits.csv
+CSV_OPTIONS = {"index": False, "lineterminator": "\n", "na_rep": "nan"}  # floats as repr() writes them
 
 
-def aggregate(per_split: dict[str, dict[str, float]], columns: Sequence[str]) -> tuple[dict, dict]:
-    """(mean, std) over splits of each column; ``std`` is 0.0 when there is a single split."""
-    mean, std = {}, {}
-    for c in columns:
-        vals = np.array([m[c] for m in per_split.values()], dtype=np.float64)
-        mean[c] = float(vals.mean()) if vals.size else math.nan
-        std[c] = float(vals.std(ddof=STD_DDOF)) if vals.size > 1 else 0.0
-    return mean, std
+def results_frame(results: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per (section, split, method) result with its per-split means, in ``splits.csv`` order: dataset,
+    protocol, split (numerically), method."""
+    rows = [{"dataset": r["dataset"], "protocol": r["protocol"], "split": r["split"], "method": r["method"],
+             "n_clips": r["n_clips"], **{c: r["metrics"][c] for c in METRIC_NAMES}} for r in results]
+    frame = pd.DataFrame(rows, columns=list(SPLITS_COLUMNS))
+    return frame.sort_values(["dataset", "protocol", "split", "method"], kind="stable", ignore_index=True,
+                             key=lambda col: col.map(_split_order) if col.name == "split" else col)
 
 
-def relative_difference(ours: dict[str, float], paper: dict[str, float | None]) -> dict[str, float | None]:
-    """``(ours - paper) / |paper|`` per column (None where the paper gives no number)."""
-    out: dict[str, float | None] = {}
-    for c, p in paper.items():
-        if p is None or c not in ours or p == 0:
-            out[c] = None
-        else:
-            out[c] = (ours[c] - p) / abs(p)
-    return out
+def aggregate(per_split: pd.DataFrame, columns: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """(mean, std) over splits (the rows of ``per_split``) of each column; ``std`` is 0.0 for a single split."""
+    values = per_split.loc[:, list(columns)].astype("float64")
+    # numpy's summation, as before pandas did this: bottleneck (when installed) sums in another order
+    with pd.option_context("compute.use_bottleneck", False):
+        mean = values.mean(skipna=False)
+        std = values.std(ddof=STD_DDOF, skipna=False) if len(values) > 1 else pd.Series(0.0, index=values.columns)
+    return {c: float(mean[c]) for c in columns}, {c: float(std[c]) for c in columns}
+
+
+def relative_difference(ours: Mapping[str, float], paper: Mapping[str, float | None]) -> dict[str, float | None]:
+    """``(ours - paper) / |paper|`` per column of ``paper`` (None where the paper gives no number, or zero)."""
+    theirs = pd.Series(paper, dtype="float64")  # None -> NaN
+    known = theirs.notna() & theirs.ne(0) & theirs.index.isin(list(ours))
+    rel = (pd.Series(ours, dtype="float64").reindex(theirs.index) - theirs) / theirs.abs()
+    return {c: float(rel[c]) if known[c] else None for c in theirs.index}
 
 
 def build_summary(preset: TablePreset, results: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
     """The ``summary.json`` document: per section and method, per-split means, aggregate, paper numbers."""
+    frame = results_frame(results)
     sections = []
     for section in preset.sections:
-        methods = []
-        for spec in section.methods:
-            rows = [r for r in results if r["dataset"] == section.dataset and r["protocol"] == section.protocol
-                    and r["method"] == spec.name]
-            if not rows:
-                continue
-            per_split = {r["split"]: {c: r["metrics"][c] for c in METRIC_NAMES} for r in
-                         sorted(rows, key=lambda r: _split_order(r["split"]))}
-            mean, std = aggregate(per_split, preset.columns)
-            paper = paper_row(preset.table, spec.name, section.dataset)
-            paper_values = {c: paper["values"].get(c) for c in preset.columns} if paper else None
-            methods.append({
-                "method": spec.name,
-                "n_splits": len(per_split),
-                "n_clips": {r["split"]: r["n_clips"] for r in rows},
-                "per_split": {s: {c: v[c] for c in preset.columns} for s, v in per_split.items()},
-                "mean": mean,
-                "std": std,
-                "paper": paper_values,
-                "relative_difference": relative_difference(mean, paper_values) if paper_values else None,
-                "tdss": rows[0]["tdss"],
-                "checkpoints": {r["split"]: r.get("checkpoint") for r in rows},
-            })
+        methods = [m for spec in section.methods
+                   if (m := _method_summary(preset, section, spec, frame, results)) is not None]
         sections.append({
             "dataset": section.dataset,
             "protocol": section.protocol,
@@ -89,6 +77,33 @@ def build_summary(preset: TablePreset, results: list[dict[str, Any]], meta: dict
         "aggregation": f"mean and standard deviation (ddof={STD_DDOF}) over splits of per-split means over test clips",
         "meta": meta,
         "sections": sections,
+    }
+
+
+def _method_summary(preset: TablePreset, section: Section, spec: MethodSpec, frame: pd.DataFrame,
+                    results: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One method's entry of a section (None when it was not run): per split, mean, std, the paper's row."""
+    cell = (frame["dataset"] == section.dataset) & (frame["protocol"] == section.protocol) & (
+        frame["method"] == spec.name)
+    if not cell.any():
+        return None
+    per_split = frame[cell].set_index("split")
+    records = [r for r in results if r["dataset"] == section.dataset and r["protocol"] == section.protocol
+               and r["method"] == spec.name]
+    mean, std = aggregate(per_split, preset.columns)
+    paper = paper_row(preset.table, spec.name, section.dataset)
+    paper_values = {c: paper["values"].get(c) for c in preset.columns} if paper else None
+    return {
+        "method": spec.name,
+        "n_splits": len(per_split),
+        "n_clips": {s: int(n) for s, n in per_split["n_clips"].items()},
+        "per_split": per_split.loc[:, list(preset.columns)].astype("float64").to_dict(orient="index"),
+        "mean": mean,
+        "std": std,
+        "paper": paper_values,
+        "relative_difference": relative_difference(mean, paper_values) if paper_values else None,
+        "tdss": records[0]["tdss"],
+        "checkpoints": {r["split"]: r.get("checkpoint") for r in records},
     }
 
 
@@ -115,8 +130,8 @@ def render_markdown(summary: dict[str, Any], plots: Sequence[str] = ()) -> str:
         "| setting | value |", "|---|---|",
         *(f"| {k} | {_md(v)} |" for k, v in _meta_rows(meta)),
         "",
-        f"Aggregation: {summary['aggregation']}. Relative difference = (ours - paper) / paper; for ↓ columns a "
-        "negative difference means ours is lower (better).",
+        (f"Aggregation: {summary['aggregation']}. Relative difference = (ours - paper) / paper; for ↓ columns "
+         "a negative difference means ours is lower (better)."),
         "",
     ]
     for sec in summary["sections"]:
@@ -175,105 +190,17 @@ def write_split_files(out_dir: Path, result: dict[str, Any]) -> tuple[Path, Path
     stem = out_dir / f"{result['dataset']}-{result['protocol']}-{result['split']}" / result["method_slug"]
     json_path = stem.with_suffix(".json")
     csv_path = stem.with_suffix(".csv")
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["key", *METRIC_NAMES])
-    for clip in result["clips"]:
-        w.writerow([clip["key"], *(repr(float(clip[c])) for c in METRIC_NAMES)])
-    w.writerow(["mean", *(repr(float(result["metrics"][c])) for c in METRIC_NAMES)])
-    atomic_write_text(csv_path, buf.getvalue())
+    columns = ["key", *METRIC_NAMES]
+    clips = pd.DataFrame(result["clips"], columns=columns)
+    mean = pd.DataFrame([{"key": "mean", **result["metrics"]}], columns=columns)
+    atomic_write_text(csv_path, pd.concat([clips, mean], ignore_index=True).to_csv(**CSV_OPTIONS))
     atomic_write_text(json_path, json.dumps(result, indent=1, sort_keys=True) + "\n")
     return json_path, csv_path
 
 
 def write_splits_table(path: Path, results: list[dict[str, Any]]) -> None:
     """One CSV row per (section, split, method): the per-split means, for spreadsheets."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["dataset", "protocol", "split", "method", "n_clips", *METRIC_NAMES])
-    for r in sorted(results, key=lambda r: (r["dataset"], r["protocol"], _split_order(r["split"]), r["method"])):
-        w.writerow([r["dataset"], r["protocol"], r["split"], r["method"], r["n_clips"],
-                    *(repr(float(r["metrics"][c])) for c in METRIC_NAMES)])
-    atomic_write_text(path, buf.getvalue())
-
-
-def plot_bars(summary: dict[str, Any], path: Path) -> Path:
-    """One panel per column: this run's methods (mean ± std) beside every paper row of the same dataset."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = summary["columns"]
-    nsec = len(summary["sections"])
-    fig, axes = plt.subplots(nsec, len(cols), figsize=(3.2 * len(cols), 3.6 * nsec), squeeze=False)
-    for si, sec in enumerate(summary["sections"]):
-        for ci, c in enumerate(cols):
-            ax = axes[si][ci]
-            labels, vals, errs, colours = [], [], [], []
-            for m in sec["methods"]:
-                labels.append(f"{m['method']} (ours)")
-                vals.append(m["mean"][c])
-                errs.append(m["std"][c])
-                colours.append("tab:blue")
-            for r in sec["paper_rows"]:
-                v = r["values"].get(c)
-                if v is not None:
-                    labels.append(f"{r['method']} (paper)")
-                    vals.append(v)
-                    errs.append(0.0)
-                    colours.append("tab:gray")
-            y = np.arange(len(labels))
-            ax.barh(y, vals, xerr=errs, color=colours)
-            ax.set_yticks(y, labels, fontsize=6)
-            ax.invert_yaxis()
-            ax.set_title(f"{sec['dataset']} {c} {'↓' if summary['lower_is_better'][c] else '↑'}", fontsize=8)
-            ax.tick_params(axis="x", labelsize=6)
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def plot_spectrograms(pred: np.ndarray, true: np.ndarray, title: str, path: Path) -> Path:
-    """Ground truth / prediction / squared error of the difference spectrogram, real and imaginary parts
-    (the layout of the paper's Fig. 10), for one clip ``[2, T]``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import torch
-
-    from ccstereo.audio import stft
-
-    def diff_spec(x: np.ndarray) -> np.ndarray:
-        x = x / max(1e-20, float(np.abs(x).max()))  # as the metrics see it
-        return stft(torch.from_numpy(np.ascontiguousarray(x[0] - x[1], dtype=np.float32))).numpy()
-
-    gt, pr = diff_spec(true), diff_spec(pred)
-    fig, axes = plt.subplots(6, 1, figsize=(8, 11), sharex=True)
-    panels = [("GT real", gt.real), ("Pred real", pr.real), ("MSE real", (gt.real - pr.real) ** 2),
-              ("GT imag", gt.imag), ("Pred imag", pr.imag), ("MSE imag", (gt.imag - pr.imag) ** 2)]
-    for ax, (name, data) in zip(axes, panels):
-        shown = np.log1p(np.abs(data) * 10.0) * (1.0 if name.startswith("MSE") else np.sign(data))
-        lim = float(np.abs(shown).max()) or 1.0
-        cmap, vmin = ("magma", 0.0) if name.startswith("MSE") else ("RdBu_r", -lim)
-        ax.imshow(shown, origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=lim)
-        ax.set_ylabel(name, fontsize=8)
-        ax.tick_params(labelsize=6)
-    axes[0].set_title(title, fontsize=9)
-    axes[-1].set_xlabel("STFT frame (10 ms)", fontsize=8)
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    # a fixed Software tag and no timestamp: the same numbers give the same bytes
-    fig.savefig(buf, format="png", dpi=90, metadata={"Software": "ccstereo-toolkit"})
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    atomic_write_text(path, results_frame(results).to_csv(**CSV_OPTIONS))
 
 
 def write_reports(out_dir: Path, preset: TablePreset, results: list[dict[str, Any]], meta: dict[str, Any]

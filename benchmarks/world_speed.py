@@ -1,7 +1,7 @@
 """Speed of the synthetic world and its server (targets: tiny world <= 30 s on one core; Range serving at disk
 speed).
 
-    python -m benchmarks.world_speed [--repeats 3] [--serve-mb 64]
+    ccs-bench speed world [--repeats 3] [--serve-mb 64] [--skip-generate]
 
 1. ``generate_world(size="tiny")``, median of repeats. Baseline in the same run: ffmpeg alone encoding the same
    number of frames and audio samples (constant picture, silence) with the same encoder settings: the floor that
@@ -14,38 +14,38 @@ Pin to one core for target 1 with ``taskset -c 0``.
 
 from __future__ import annotations
 
-import argparse
 import http.client
-import json
 import os
 import platform
 import statistics
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from pipelines.serve import start_server, stop
+from pipelines.synth.encode import AudioFormat, encode_media
+from pipelines.synth.world import _video_format, generate_world, plan_world
 
 
 def _encode_floor(out_dir: Path, size: str) -> float:
     """ffmpeg-only time for the world's media: constant frames and silence, same formats as the world."""
-    from pipelines.synth.encode import AudioFormat, encode_media
-    from pipelines.synth.world import _video_format, plan_world
-
     t0 = time.perf_counter()
     for k, it in enumerate(plan_world(0, size).items):
         if "missing" in it.faults:
             continue
         fmt, _ = _video_format(it)
         frame = np.full((fmt.height, fmt.width, 3), 100, np.uint8).tobytes()
-        frames = (frame for _ in range(int(round(it.duration_s * it.fps))))
+        frames = (frame for _ in range(round(it.duration_s * it.fps)))
         samples = afmt = None
         if it.audio_duration_s is not None:
-            samples = np.zeros((int(round(it.audio_duration_s * it.sample_rate)), it.audio_channels), "<i2")
+            samples = np.zeros((round(it.audio_duration_s * it.sample_rate), it.audio_channels), "<i2")
             afmt = AudioFormat(it.audio_codec or "aac", it.sample_rate, "256k" if it.audio_channels == 4 else "128k")
         container = "mp4" if it.file.endswith(".mp4") else "matroska"
         encode_media(out_dir / f"{k}.bin", container, frames, fmt, samples, afmt)
@@ -53,8 +53,6 @@ def _encode_floor(out_dir: Path, size: str) -> float:
 
 
 def bench_generate(repeats: int) -> dict:
-    from pipelines.synth.world import generate_world
-
     gen, floor = [], []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
@@ -86,8 +84,6 @@ def _download(port: int, name: str, size: int, chunk: int | None) -> float:
 
 
 def bench_serve(mb: int, repeats: int) -> dict:
-    from pipelines.serve import start_server, stop
-
     with tempfile.TemporaryDirectory() as tmp:
         size = mb << 20
         Path(tmp, "blob.bin").write_bytes(os.urandom(size))
@@ -113,21 +109,14 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--serve-mb", type=int, default=64)
-    ap.add_argument("--skip-generate", action="store_true")
-    args = ap.parse_args()
-    result = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
-        "machine": f"{platform.node()} {platform.machine()} cpus={os.cpu_count()} affinity={len(os.sched_getaffinity(0))}",
+def measure_world(repeats: int = 3, serve_mb: int = 64, skip_generate: bool = False) -> dict[str, Any]:
+    """Both measurements above (the first unless ``skip_generate``), as one JSON-ready dict."""
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "machine": f"{platform.node()} {platform.machine()} cpus={os.cpu_count()} "
+                   f"affinity={len(os.sched_getaffinity(0))}",
     }
-    if not args.skip_generate:
-        result.update(bench_generate(args.repeats))
-    result.update(bench_serve(args.serve_mb, args.repeats))
-    print(json.dumps(result, indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    if not skip_generate:
+        result.update(bench_generate(repeats))
+    result.update(bench_serve(serve_mb, repeats))
+    return result

@@ -7,19 +7,24 @@ import csv
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+import soundfile as sf
 import torch
 from click.testing import CliRunner
 
 from benchmarks import report
 from benchmarks.cli import main as bench_main
-from benchmarks.run import BenchConfig, _shuffled_pairs, parse_checkpoint_args, plan
+from benchmarks.evaluate import shuffled_pairs
+from benchmarks.plan import BenchConfig, parse_checkpoint_args, plan
 from benchmarks.tables import TABLES, get_table, paper_row, paper_rows, slugify
 from ccstereo.checkpoint import save_checkpoint
+from ccstereo.cli import infer_command as infer_main
 from ccstereo.config import preset
 from ccstereo.metrics import METRIC_NAMES
 from ccstereo.model import build_model
 from pipelines.synth.fakeshards import make_fake_dataset
+from tests.helpers.media import make_video
 
 FAST_HOP = 10_080  # windows tile the clip (16 per 10 s clip instead of 95): same code path, a sixth of the compute
 
@@ -82,9 +87,10 @@ def test_plan_filters_and_rejects_unknown_names():
 
 
 def test_aggregate_and_relative_difference():
-    mean, std = report.aggregate({"1": {"STFT": 1.0}, "2": {"STFT": 2.0}, "3": {"STFT": 3.0}}, ["STFT"])
+    per_split = pd.DataFrame.from_dict({"1": {"STFT": 1.0}, "2": {"STFT": 2.0}, "3": {"STFT": 3.0}}, orient="index")
+    mean, std = report.aggregate(per_split, ["STFT"])
     assert mean == {"STFT": 2.0} and std == {"STFT": pytest.approx(1.0)}
-    assert report.aggregate({"1": {"STFT": 1.5}}, ["STFT"])[1] == {"STFT": 0.0}
+    assert report.aggregate(pd.DataFrame.from_dict({"1": {"STFT": 1.5}}, orient="index"), ["STFT"])[1] == {"STFT": 0.0}
     rel = report.relative_difference({"STFT": 0.9, "SNR": 5.0}, {"STFT": 1.0, "SNR": None})
     assert rel["STFT"] == pytest.approx(-0.1) and rel["SNR"] is None
 
@@ -94,7 +100,7 @@ def test_shuffled_pairs_never_give_a_clip_its_own_frames():
         def __init__(self, k):
             self.key, self.frames = k, [k]
 
-    pairs = list(_shuffled_pairs(iter([C("a"), C("b"), C("c")])))
+    pairs = list(shuffled_pairs(iter([C("a"), C("b"), C("c")])))
     assert [(c.key, f[0]) for c, f in pairs] == [("a", "b"), ("b", "c"), ("c", "a")]
 
 
@@ -190,14 +196,8 @@ def test_missing_checkpoint_and_missing_data_are_clear_errors(fake_world, tmp_pa
 
 
 def test_ccs_infer_cli_writes_binaural_wav_and_compares(fake_world, tmp_path):
-    import soundfile as sf
-
-    from tests.ccstereo.test_infer import _make_video
-
     video = tmp_path / "in.mp4"
-    _make_video(video, seconds=1.5)
-    from ccstereo.infer import main as infer_main
-
+    make_video(video, seconds=1.5)
     out = tmp_path / "out.wav"
     res = CliRunner().invoke(infer_main, [str(video), "--checkpoint", str(fake_world / "ccstereo.pt"), "-o", str(out),
                                           "--hop", "4000", "--compare", "--no-tdss"])

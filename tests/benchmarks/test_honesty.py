@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.demo import build_data
-from benchmarks.run import BenchConfig, run_table
+from benchmarks.plan import BenchConfig
+from benchmarks.run import run_table
 
 STEPS = int(os.environ.get("CCS_HONESTY_STEPS", "300"))
 MIN_IMPROVEMENT = 0.30  # CCStereo STFT <= (1 - 0.30) x Mono-Mono STFT

@@ -1,0 +1,48 @@
+"""Which checkpoint a job evaluates: one named on the command line, one trained earlier in this run (rows that
+reuse another row's network), or one trained now with ``ccstereo.train`` (an interrupted run resumes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.plan import BenchConfig, Job
+from ccstereo.config import preset as train_preset
+from ccstereo.train import train
+
+# (section key, split, owner method name) -> the checkpoint trained for it in this run
+Trained = dict[tuple[str, str, str], Path]
+
+
+def checkpoint_for(cfg: BenchConfig, job: Job, table_dir: Path, preset_name: str, trained: Trained) -> Path | None:
+    """The checkpoint ``job`` evaluates (None for Mono-Mono, which has no network); trains it when needed."""
+    if job.method.arch == "mono-mono":
+        return None
+    owner = job.owner
+    given = cfg.given_checkpoint(owner.name, job.split)
+    if given is not None:
+        if not given.is_file():
+            raise FileNotFoundError(f"checkpoint for {owner.name} split {job.split}: {given} does not exist")
+        return given
+    key = (job.section.key, job.split, owner.name)
+    if key not in trained:
+        trained[key] = train_method(cfg, job, job.run_dir(table_dir), preset_name)
+    return trained[key]
+
+
+def train_method(cfg: BenchConfig, job: Job, run_dir: Path, preset_name: str) -> Path:
+    """Train the job's checkpoint owner on its split into ``run_dir``; the selected checkpoint (``best.pt``, or
+    ``last.pt`` when the run never validated)."""
+    spec, section = job.owner, job.section
+    tcfg = train_preset(
+        preset_name, {"arch": spec.arch, **spec.model}, root=cfg.root, dataset=section.dataset,
+        protocol=section.protocol, split=job.split, out=str(run_dir), max_steps=cfg.max_steps, seed=cfg.seed,
+        select_on=cfg.select_on, device=cfg.device, progress=cfg.progress, batch_size=cfg.train_batch_size,
+    )
+    meta_path = run_dir / "metadata.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("finished") and (run_dir / "best.pt").is_file():
+            return run_dir / "best.pt"  # trained by an earlier run of this table
+    result = train(tcfg, resume=(run_dir / "last.pt").is_file())
+    return result.best if result.best is not None else result.last

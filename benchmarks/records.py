@@ -1,0 +1,116 @@
+"""The records a table run writes: one per (split, method) result, and the run's metadata (where the numbers
+came from: code, packages, device, seeds, settings, checkpoint and data hashes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.plan import BenchConfig, Job
+from benchmarks.tables import MethodSpec, Section, TablePreset
+from ccstereo.config import ModelConfig
+from ccstereo.provenance import device_description, git_commit, package_versions
+from pipelines.contract import DatasetLayout
+from pipelines.io import sha256_file
+from pipelines.spec import MANIFEST_DIR
+
+
+def eval_settings(cfg: BenchConfig, spec: MethodSpec, checkpoint_sha: str | None) -> dict[str, Any]:
+    """What makes a finished result stale when it changes (see ``benchmarks.run``)."""
+    return {"hop": cfg.hop, "pad_mode": cfg.pad_mode, "tdss": spec.tdss, "shuffle_frames": spec.shuffle_frames,
+            "checkpoint_sha256": checkpoint_sha}
+
+
+def finished_result(path: Path) -> dict[str, Any] | None:
+    """The result record at ``path`` when it is complete (``status: done``), else None (absent, partial, bad)."""
+    if not path.is_file():
+        return None
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return rec if rec.get("status") == "done" else None
+
+
+def result_record(cfg: BenchConfig, preset: TablePreset, job: Job, preset_name: str, *, clips: list[dict[str, Any]],
+                  metrics: dict[str, float], checkpoint: Path | None, model_cfg: ModelConfig | None,
+                  eval_seconds: float, device: torch.device) -> dict[str, Any]:
+    """The record of one evaluated (split, method): settings, per-split means, every clip, provenance."""
+    sha = sha256_file(checkpoint) if checkpoint else None
+    return {
+        "status": "done",
+        "table": preset.table,
+        "dataset": job.section.dataset,
+        "protocol": job.section.protocol,
+        "split": job.split,
+        "method": job.method.name,
+        "method_slug": job.method.slug,
+        "arch": job.method.arch,
+        "model_overrides": job.method.model,
+        "n_clips": len(clips),
+        "metrics": metrics,
+        "clips": clips,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "model_config": None if model_cfg is None else model_cfg.to_dict(),
+        "preset": preset_name,
+        "select_on": cfg.select_on,
+        "seed": cfg.seed,
+        "max_steps": cfg.max_steps,
+        "eval_seconds": round(eval_seconds, 3),
+        "device": device_description(device),
+        "commit": git_commit(),
+        **eval_settings(cfg, job.method, sha),
+    }
+
+
+def run_metadata(cfg: BenchConfig, preset: TablePreset, jobs: Sequence[Job], results: Sequence[dict[str, Any]], *,
+                 preset_name: str, device: torch.device, started: str) -> dict[str, Any]:
+    """The ``meta`` block of ``summary.json`` and ``report.md`` (its key order is the report's row order)."""
+    root = Path(cfg.root)
+    return {
+        "commit": git_commit(),
+        "packages": package_versions(),
+        "device": device_description(device),
+        "preset": preset_name,
+        "hop": cfg.hop,
+        "pad_mode": cfg.pad_mode,
+        "select_on": cfg.select_on + ("  (selected on the TEST split, as the official code did)"
+                                      if cfg.select_on == "test" else ""),
+        "seeds": {"bench": cfg.seed, "train": cfg.seed},
+        "max_steps": cfg.max_steps,
+        "train_batch_size": cfg.train_batch_size,
+        "checkpoints": {f"{r['dataset']}/{r['protocol']}/{r['split']}/{r['method']}": r.get("checkpoint_sha256")
+                        for r in results},
+        "data_manifests": {s.key: data_manifest_hashes(root, s, [j.split for j in jobs if j.section is s])
+                           for s in preset.sections if any(j.section is s for j in jobs)},
+        "root": str(root),
+        "command": " ".join(sys.argv),
+        "started": started,
+        "finished": utc_now(),
+    }
+
+
+def data_manifest_hashes(root: Path, section: Section, splits: Sequence[str]) -> dict[str, str]:
+    """sha256 of what defines the evaluated data: the clips manifest, the split lists, the dataset spec (each
+    named relative to the data root, or to the repository for the spec in ``manifests/``)."""
+    layout = DatasetLayout(root, section.dataset)
+    files = [layout.clips_manifest, MANIFEST_DIR / f"{section.dataset}.toml"]
+    for split in splits:
+        for part in ("train", "val", "test"):
+            files.append(layout.split_list(section.protocol, split, part))
+    return {_display_name(f, root): sha256_file(f) for f in files if f.is_file()}
+
+
+def _display_name(path: Path, root: Path) -> str:
+    base = root if path.is_relative_to(root) else MANIFEST_DIR.parent
+    return path.relative_to(base).as_posix()
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
