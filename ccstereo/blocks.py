@@ -75,9 +75,11 @@ def down_block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2))
 
 
-def match_size(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+def match_size(x: torch.Tensor, hw: tuple[int, int], align_corners: bool = False) -> torch.Tensor:
     """Bilinear resize of a feature map to ``hw`` (skips and the final mask); identity when sizes agree."""
-    return x if tuple(x.shape[-2:]) == tuple(hw) else F.interpolate(x, size=hw, mode="bilinear", align_corners=False)
+    if tuple(x.shape[-2:]) == tuple(hw):
+        return x
+    return F.interpolate(x, size=hw, mode="bilinear", align_corners=align_corners)
 
 
 class AudioEncoder(nn.Module):
@@ -127,10 +129,16 @@ class MaskDecoder(nn.Module):
     """f_psi: four UpBlocks with U-Net skips, a last transposed conv + sigmoid; mask = 2 * sigmoid - 1.
 
     ``first_norm`` (AVAD) replaces the BN of the first UpBlock and receives the visual feature.
+    ``mask_align_corners`` is the bilinear ``align_corners`` of the last 256 -> 257 resize of the mask (CCStereo
+    passes ModelConfig.mask_align_corners; Mono2Binaural keeps False).
     """
 
-    def __init__(self, bottleneck_in: int, channels: tuple[int, ...], first_norm: nn.Module | None = None):
+    def __init__(
+        self, bottleneck_in: int, channels: tuple[int, ...], first_norm: nn.Module | None = None,
+        mask_align_corners: bool = False,
+    ):
         super().__init__()
+        self.mask_align_corners = mask_align_corners
         c1, c2, c3, c4, c5 = channels
         self.conditioned = first_norm is not None
         self.ups = nn.ModuleList([
@@ -145,7 +153,7 @@ class MaskDecoder(nn.Module):
             x = up(x, visual if i == 0 and self.conditioned else None)
             x = torch.cat([x, match_size(skip, x.shape[-2:])], dim=1)
         mask = 2 * torch.sigmoid(self.last(x)) - 1
-        return match_size(mask, AUDIO_INPUT_HW)
+        return match_size(mask, AUDIO_INPUT_HW, self.mask_align_corners)
 
 
 def init_audio_side(module: nn.Module) -> None:

@@ -40,6 +40,11 @@ class ModelConfig:
     attention_heads: int = 8
     aspp_hidden: int = 256
     aspp_dilations: tuple[int, int, int] = (6, 12, 18)
+    # The released CCStereo's two details (issue 16): its ASPP activations are LeakyReLU(0.01), and its last
+    # 256 -> 257 mask resize is bilinear with align_corners=True (arch "ccstereo" only). Checkpoints written before
+    # these fields existed were built with 0.2 / False (ccstereo.checkpoint fills those in when loading them).
+    aspp_negative_slope: float = 0.01
+    mask_align_corners: bool = True
     unet_channels: tuple[int, int, int, int, int] = (16, 32, 64, 128, 128)
 
     def __post_init__(self) -> None:

@@ -19,21 +19,31 @@ from ccstereo.config import ModelConfig
 
 
 # ----------------------------------------------------------------------------------------------- visual side
-def conv_bn_act(cin: int, cout: int, kernel: int, dilation: int = 1) -> nn.Sequential:
+def conv_bn_act(cin: int, cout: int, kernel: int, dilation: int = 1, negative_slope: float = 0.01) -> nn.Sequential:
     pad = dilation * (kernel // 2)
     return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel, padding=pad, dilation=dilation, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)
+        nn.Conv2d(cin, cout, kernel, padding=pad, dilation=dilation, bias=False), nn.BatchNorm2d(cout),
+        nn.LeakyReLU(negative_slope),
     )
 
 
 class ASPP(nn.Module):
-    """DeepLabV3-style atrous spatial pyramid pooling: 1x1, three dilated 3x3 and a global-pool branch."""
+    """DeepLabV3-style atrous spatial pyramid pooling: 1x1, three dilated 3x3 and a global-pool branch.
 
-    def __init__(self, cin: int = 512, hidden: int = 256, cout: int = 128, dilations: tuple[int, ...] = (6, 12, 18)):
+    Every conv + BN is followed by LeakyReLU(``negative_slope``) (ModelConfig.aspp_negative_slope).
+    """
+
+    def __init__(
+        self, cin: int = 512, hidden: int = 256, cout: int = 128, dilations: tuple[int, ...] = (6, 12, 18),
+        negative_slope: float = 0.01,
+    ):
         super().__init__()
-        self.branches = nn.ModuleList([conv_bn_act(cin, hidden, 1)] + [conv_bn_act(cin, hidden, 3, d) for d in dilations])
-        self.pooled = conv_bn_act(cin, hidden, 1)
-        self.project = conv_bn_act(hidden * (len(dilations) + 2), cout, 1)
+        act = {"negative_slope": negative_slope}
+        self.branches = nn.ModuleList(
+            [conv_bn_act(cin, hidden, 1, **act)] + [conv_bn_act(cin, hidden, 3, d, **act) for d in dilations]
+        )
+        self.pooled = conv_bn_act(cin, hidden, 1, **act)
+        self.project = conv_bn_act(hidden * (len(dilations) + 2), cout, 1, **act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs = [b(x) for b in self.branches]
@@ -48,7 +58,7 @@ class VisualEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.trunk = resnet18_trunk(cfg.visual_init)
-        self.head = ASPP(512, cfg.aspp_hidden, cfg.fusion_dim, cfg.aspp_dilations)
+        self.head = ASPP(512, cfg.aspp_hidden, cfg.fusion_dim, cfg.aspp_dilations, cfg.aspp_negative_slope)
 
     def forward(self, frame: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(frame))
@@ -134,7 +144,7 @@ class CCStereo(nn.Module):
         if ch[-1] != cfg.fusion_dim:
             raise ValueError("the bottleneck width must equal fusion_dim")
         avad = AVAD(ch[3], cfg.fusion_dim, n_visual, shapes[3]) if cfg.avad else None
-        self.decoder = MaskDecoder(ch[4], ch, avad)
+        self.decoder = MaskDecoder(ch[4], ch, avad, mask_align_corners=cfg.mask_align_corners)
         init_audio_side(self.encoder)
         init_audio_side(self.fusion)
         init_audio_side(self.decoder)
