@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -74,7 +75,8 @@ def _run_job(run: _TableRun, job: Job) -> dict[str, Any]:
     """Get the job's checkpoint (training it if needed), evaluate it on the split's test clips; the record."""
     cfg = run.cfg
     ckpt = checkpoint_for(cfg, job, run.table_dir, run.preset_name, run.trained)
-    model, model_cfg = (None, None) if ckpt is None else load_model(ckpt, run.device)[:2]
+    model = None if ckpt is None else load_model(ckpt, run.device)
+    model_cfg = None if model is None else model.cfg
     t0 = time.perf_counter()
     clips = evaluate_split(Path(cfg.root), job.section, job.split, job.method, model, model_cfg, hop=cfg.hop,
                            pad_mode=cfg.pad_mode, batch_size=cfg.batch_size, device=run.device,
@@ -92,7 +94,7 @@ def _example_plot(run: _TableRun, job: Job) -> ExampleHook | None:
     run.examples_done.add(ex_key)
     path = run.table_dir / "plots" / f"spectrogram-{job.split_dir}-{job.method.slug}.png"
 
-    def plot(key: str, pred: Any, true: Any) -> None:
+    def plot(key: str, pred: np.ndarray, true: np.ndarray) -> None:
         plot_spectrograms(pred, true, f"{job.method.name}: {key} (difference L - R)", path)
 
     return plot
