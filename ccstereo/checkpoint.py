@@ -54,28 +54,74 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+# Model config fields added after checkpoints were first written, with the value every network built before them
+# had (so an old checkpoint still rebuilds the network it was trained as, not today's default).
+LEGACY_MODEL_CONFIG = {"aspp_negative_slope": 0.2, "mask_align_corners": False}
+
+
+def with_legacy_fields(model_config: dict[str, Any]) -> dict[str, Any]:
+    """``model_config`` with the fields it predates (``LEGACY_MODEL_CONFIG``) filled in."""
+    return {**LEGACY_MODEL_CONFIG, **model_config}
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint's dict; its model configs carry every ``ModelConfig`` field (``with_legacy_fields``)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path}: not a loadable checkpoint ({exc})") from None
+        raise ValueError(f"{path}: not a loadable checkpoint ({_first_line(exc)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path}: not a ccstereo checkpoint (format {ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt)})")
+    if not isinstance(ckpt.get("model_config"), dict) or not isinstance(ckpt.get("model"), dict):
+        raise ValueError(f"{path}: checkpoint without a model config or model weights")
+    ckpt["model_config"] = with_legacy_fields(ckpt["model_config"])
+    if isinstance(ckpt.get("train_config"), dict) and isinstance(ckpt["train_config"].get("model"), dict):
+        ckpt["train_config"] = {**ckpt["train_config"], "model": with_legacy_fields(ckpt["train_config"]["model"])}
     return ckpt
 
 
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
-    """Rebuild the network of a checkpoint in eval mode -> (model, config, meta).
+def state_dict_mismatch(expected: dict[str, torch.Tensor], given: dict[str, Any]) -> str | None:
+    """What keeps ``given`` from loading strictly into a module whose state dict is ``expected`` (None: nothing)."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    reshaped = [f"{k} {list(given[k].shape)} instead of {list(v.shape)}" for k, v in expected.items()
+                if k in given and (not isinstance(given[k], torch.Tensor) or given[k].shape != v.shape)]
+    parts = [f"{len(names)} {what} (first: {names[0]})"
+             for what, names in (("missing", missing), ("unexpected", unexpected), ("with another shape", reshaped))
+             if names]
+    return "; ".join(parts) or None
 
-    The visual trunk is built with random init before the stored weights replace it, so loading never needs the
+
+def load_weights(model: nn.Module, state: dict[str, Any], source: str | Path) -> None:
+    """``model.load_state_dict(state)`` (strict), or one ValueError naming ``source`` and what does not match."""
+    problem = state_dict_mismatch(model.state_dict(), state)
+    if problem is not None:
+        raise ValueError(f"{source}: the weights do not match the model config ({problem})")
+    model.load_state_dict(state)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """The network of a checkpoint, on ``device`` and in eval mode: ``model(mono_spec, frame) -> diff_spec``.
+
+    ``model.cfg`` is the stored ``ModelConfig`` and ``model.meta`` the checkpoint's metadata (provenance). The
+    visual trunk is built with random init before the stored weights replace it, so loading never needs the
     ImageNet weights file.
     """
-    ckpt = load_checkpoint(path, map_location)
-    cfg = ModelConfig.from_dict(ckpt["model_config"])
+    ckpt = load_checkpoint(path, device)
+    try:
+        cfg = ModelConfig.from_dict(ckpt["model_config"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: bad model config ({exc})") from None
     model = build_model(dataclasses.replace(cfg, visual_init="random"))
-    model.load_state_dict(ckpt["model"])
-    model.to(map_location).eval()
-    return model, cfg, dict(ckpt.get("meta", {}))
+    load_weights(model, ckpt["model"], path)
+    model.cfg = cfg
+    model.meta = dict(ckpt.get("meta", {}))
+    return model.to(device).eval()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -298,8 +298,8 @@ def infer_file(
     if compare and decoded.stereo is None:
         raise ValueError(f"{video}: --compare needs a stereo audio track, the file has "
                          f"{decoded.source_channels} channel(s)")
-    model, model_cfg, _ = load_model(checkpoint, map_location=device or "cpu")
-    audio = binauralize(decoded.mono, decoded.frames, model, model_cfg, hop=hop, tdss=tdss,
+    model = load_model(checkpoint, device or "cpu")
+    audio = binauralize(decoded.mono, decoded.frames, model, model.cfg, hop=hop, tdss=tdss,
                         batch_size=batch_size)
     clipped = write_wav(out, audio)
     metrics = compute_metrics(audio, decoded.stereo) if compare else None

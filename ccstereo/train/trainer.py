@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ccstereo.audio import segment_specs
-from ccstereo.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from ccstereo.checkpoint import capture_rng_state, load_checkpoint, load_weights, restore_rng_state, save_checkpoint
 from ccstereo.config import TrainConfig
 from ccstereo.data import StreamConfig, TrainStream, iter_eval_batches
 from ccstereo.frames import augment_batch
@@ -145,7 +145,7 @@ class Trainer:
         self.stream = TrainStream(data.train, self.stream_cfg, info.rank, info.world, cfg.num_workers)
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
-        self.model.load_state_dict(ckpt["model"])
+        load_weights(self.model, ckpt["model"], self.last_path)
         if self.trainable:
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])

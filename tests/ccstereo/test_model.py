@@ -122,8 +122,8 @@ def test_checkpoint_roundtrip_rebuilds_the_model(tmp_path):
     cfg = ModelConfig(**SMALL)
     model = build_model(cfg).eval()
     save_checkpoint(tmp_path / "m.pt", {"model_config": cfg.to_dict(), "model": model.state_dict(), "meta": {"note": "x"}})
-    loaded, cfg2, meta = load_model(tmp_path / "m.pt")
-    assert cfg2 == cfg and meta == {"note": "x"}
+    loaded = load_model(tmp_path / "m.pt")
+    assert loaded.cfg == cfg and loaded.meta == {"note": "x"}
     mono, frame = torch.randn(2, 2, 257, 64), torch.randn(2, 3, 32, 64)
     with torch.no_grad():
         assert torch.equal(model(mono, frame), loaded(mono, frame))

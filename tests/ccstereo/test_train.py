@@ -44,8 +44,8 @@ def test_a_few_steps_reduce_the_loss(root, tmp_path):
     meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
     assert meta["select_on"] == "val" and meta["steps_done"] == 10 and meta["finished"]
     assert meta["n_train_clips"] == 8 and meta["config"]["model"]["crop"] == [32, 64]
-    model, cfg, ck_meta = load_model(result.best)
-    assert cfg.crop == (32, 64) and ck_meta["select_on"] == "val"
+    model = load_model(result.best)
+    assert model.cfg.crop == (32, 64) and model.meta["select_on"] == "val" and not model.training
     with pytest.raises(FileExistsError, match="--resume"):
         train(tiny(root, tmp_path / "run", {"loss": "mse", "scl_weight": 0.0}, max_steps=10))
 
@@ -85,8 +85,7 @@ def test_mono_mono_is_not_trained_and_selection_on_test_is_recorded(root, tmp_pa
     assert record["val_stft"] == pytest.approx(record["val_stft_mono_mono"])
     meta = json.loads((tmp_path / "mm" / "metadata.json").read_text())
     assert meta["select_on"] == "test" and "official code" in meta["selection_note"]
-    model, cfg, _ = load_model(result.best)
-    assert cfg.arch == "mono-mono"
+    assert load_model(result.best).cfg.arch == "mono-mono"
 
 
 def test_cli_errors_are_clear(root, tmp_path, monkeypatch):
