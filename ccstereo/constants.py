@@ -22,4 +22,7 @@ N_FREQ = N_FFT // 2 + 1  # 257
 N_SEGMENT_FRAMES = SEGMENT_SAMPLES // HOP_LENGTH + 1  # 64 STFT frames per segment
 
 # Inference
-INFER_HOP_SAMPLES = 1_600  # 0.1 s (paper text); the official code uses 1,008, 2.5D uses 800
+OFFICIAL_HOP_SAMPLES = 1_008  # released CCStereo code: int(0.1 x SEGMENT_SAMPLES)
+PAPER_HOP_SAMPLES = 1_600  # paper text: 0.1 s
+M2B_HOP_SAMPLES = 800  # 2.5D Visual Sound: 0.05 s
+INFER_HOP_SAMPLES = OFFICIAL_HOP_SAMPLES  # the default (the official recipe)

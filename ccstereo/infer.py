@@ -1,7 +1,9 @@
 """Sliding-window + TDSS inference (SPEC section 9): mono audio + video frames in, binaural L/R out.
 
-The clip is cut into windows of 10,080 samples every ``hop`` samples (1,600 = 0.1 s by default; the last
-window is aligned to the end of the clip), each window is paired with the frame at its centre time, its mono is
+The clip is cut into windows of 10,080 samples every ``hop`` samples (1,008 by default, the released code's
+int(0.1 x 10,080)); by default (``tail="pad"``, released code) windows continue until one reaches the end and the
+part past the end is zero-padded, with ``tail="end"`` (2.5D Visual Sound) the last window is aligned to the end of
+the clip instead (:func:`window_starts`). Each window is paired with the frame at its centre time, its mono is
 scaled to RMS 0.1 (no ground truth is used), the model predicts the STFT of L - R, the predicted difference
 waveform is scaled back, and overlapping predictions are averaged. ``L = (mono + diff) / 2``,
 ``R = (mono - diff) / 2``.
@@ -73,17 +75,36 @@ def frame_geometry(model_cfg: Any) -> FrameGeometry:
     return geo
 
 
-def window_starts(n_samples: int, hop: int = INFER_HOP_SAMPLES, window: int = SEGMENT_SAMPLES) -> list[int]:
-    """Start samples of the sliding windows: every ``hop`` from 0, plus one aligned to the end if needed."""
+TAILS = ("pad", "end")  # how the sliding windows cover the end of a clip (window_starts)
+
+
+def window_starts(n_samples: int, hop: int = INFER_HOP_SAMPLES, window: int = SEGMENT_SAMPLES,
+                  tail: str = "pad") -> list[int]:
+    """Start samples of the sliding windows over a clip of ``n_samples``: every ``hop`` from 0.
+
+    ``tail="pad"`` (released CCStereo code): ``ceil((n - window) / hop) + 1`` windows, so the last one reaches or
+    passes the end; the caller zero-pads the clip to ``starts[-1] + window`` (:func:`padded_length`).
+    ``tail="end"`` (2.5D Visual Sound): the windows that fit, plus one aligned to the end when they leave a tail.
+    A clip no longer than one window gets the single window at 0 (zero-padded to a window).
+    """
     if not 1 <= hop <= window:
         # a hop longer than the window would leave samples no window predicts
         raise ValueError(f"hop must be between 1 and the window length {window} samples, got {hop}")
+    if tail not in TAILS:
+        raise ValueError(f"tail must be one of {', '.join(TAILS)}, got {tail!r}")
     if n_samples <= window:
         return [0]
+    if tail == "pad":
+        return list(range(0, -(-(n_samples - window) // hop) * hop + 1, hop))
     starts = list(range(0, n_samples - window + 1, hop))
     if starts[-1] + window < n_samples:
         starts.append(n_samples - window)
     return starts
+
+
+def padded_length(n_samples: int, starts: list[int], window: int = SEGMENT_SAMPLES) -> int:
+    """Length the clip is zero-padded to so that every window of ``starts`` lies inside it."""
+    return max(n_samples, starts[-1] + window)
 
 
 def tdss_crop_origin(frame_index: int, size: tuple[int, int], crop: tuple[int, int]) -> tuple[int, int]:
@@ -191,6 +212,7 @@ def binauralize(
     tdss: bool = True,
     batch_size: int = 32,
     device: str | torch.device | None = None,
+    tail: str = "pad",
 ) -> np.ndarray:
     """Binaural ``[2, T]`` float32 (L, R) from ``mono = L + R`` ``[T]`` and 10 fps frames uint8 ``[N, H, W, 3]``.
 
@@ -198,7 +220,8 @@ def binauralize(
     access); only the frames some window needs are read, each once.
 
     ``model(mono_spec [B, 2, 257, 64], frame [B, 3, h, w]) -> diff_spec [B, 2, 257, 64]`` (ARCHITECTURE.md);
-    ``model_cfg`` supplies the frame sizes (``resize``, ``crop``).
+    ``model_cfg`` supplies the frame sizes (``resize``, ``crop``); ``hop`` and ``tail`` place the windows
+    (:func:`window_starts`).
     """
     mono_t = _checked_mono(mono)
     _check_frames(frames)
@@ -208,9 +231,9 @@ def binauralize(
     dev = torch.device(device) if device is not None else _model_device(model)
 
     n = mono_t.numel()
-    # a clip shorter than one window is zero-padded to a window and cut back afterwards
-    padded = F.pad(mono_t, (0, max(0, SEGMENT_SAMPLES - n)))
-    starts = window_starts(padded.numel(), hop)
+    starts = window_starts(n, hop, tail=tail)
+    # zeros past the end (a short clip, or tail="pad") are predicted like any sample and cut off afterwards
+    padded = F.pad(mono_t, (0, padded_length(n, starts) - n))
     frame_ids = [frames_lib.segment_frame_index(s, len(frames)) for s in starts]
     images = {i: prepare_frame(frames[i], i, geometry, tdss) for i in sorted(set(frame_ids))}  # each needed frame once
     diff = _averaged_diff(model, padded, starts, frame_ids, images, batch_size, dev)[:n]
@@ -292,6 +315,7 @@ def infer_file(
     compare: bool = False,
     batch_size: int = 32,
     device: str | None = None,
+    tail: str = "pad",
 ) -> InferResult:
     """``ccs-infer``: binauralise ``video`` with the model in ``checkpoint`` and write ``out`` (wav)."""
     decoded = decode_video(video)
@@ -300,8 +324,8 @@ def infer_file(
                          f"{decoded.source_channels} channel(s)")
     model = load_model(checkpoint, device or "cpu")
     audio = binauralize(decoded.mono, decoded.frames, model, model.cfg, hop=hop, tdss=tdss,
-                        batch_size=batch_size)
+                        batch_size=batch_size, tail=tail)
     clipped = write_wav(out, audio)
     metrics = compute_metrics(audio, decoded.stereo) if compare else None
     return InferResult(Path(out), audio.shape[1], len(decoded.frames),
-                       len(window_starts(max(audio.shape[1], SEGMENT_SAMPLES), hop)), clipped, metrics)
+                       len(window_starts(audio.shape[1], hop, tail=tail)), clipped, metrics)

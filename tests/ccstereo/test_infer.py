@@ -15,6 +15,7 @@ from ccstereo.frames import segment_frame_index
 from ccstereo.infer import (
     FrameGeometry,
     binauralize,
+    padded_length,
     prepare_frame,
     tdss_crop_origin,
     window_starts,
@@ -33,14 +34,14 @@ class OracleModel(torch.nn.Module):
     the clip, so it works whatever the batching; it also checks that each window got the right frame.
     """
 
-    def __init__(self, stereo: np.ndarray, frames: np.ndarray, hop: int, tdss: bool):
+    def __init__(self, stereo: np.ndarray, frames: np.ndarray, hop: int, tdss: bool, tail: str = "pad"):
         super().__init__()
         self.stereo = torch.from_numpy(stereo).double()
         self.mono = self.stereo.sum(0)
-        n = max(self.mono.numel(), SEGMENT_SAMPLES)
+        self.starts = window_starts(self.mono.numel(), hop, tail=tail)
+        n = padded_length(self.mono.numel(), self.starts)
         self.mono = torch.nn.functional.pad(self.mono, (0, n - self.mono.numel()))
         self.diff = torch.nn.functional.pad(self.stereo[0] - self.stereo[1], (0, n - self.stereo.shape[1]))
-        self.starts = window_starts(n, hop)
         self.frames, self.tdss = frames, tdss
         self.calls = 0
         self.seen_starts: list[int] = []
@@ -76,19 +77,20 @@ def _frames(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.integers(0, 256, (n, 30, 60, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("hop,tdss,batch", [(1600, True, 8), (1008, False, 3), (800, True, 64)])
-def test_oracle_model_reconstructs_ground_truth(hop, tdss, batch):
+@pytest.mark.parametrize("hop,tdss,batch,tail", [(1600, True, 8, "end"), (1008, False, 3, "pad"),
+                                                  (800, True, 64, "pad"), (1008, True, 5, "end")])
+def test_oracle_model_reconstructs_ground_truth(hop, tdss, batch, tail):
     rng = np.random.default_rng(0)
-    n = 3 * SAMPLE_RATE + 123  # not a multiple of the hop: the last window is aligned to the end
+    n = 3 * SAMPLE_RATE + 123  # not a multiple of the hop: the last window passes the end or is end-aligned
     stereo = _clip(rng, n)
     frames = _frames(31, rng)
-    oracle = OracleModel(stereo, frames, hop, tdss)
-    out = binauralize(stereo.sum(0), frames, oracle, GEO.__dict__, hop=hop, tdss=tdss, batch_size=batch)
+    oracle = OracleModel(stereo, frames, hop, tdss, tail)
+    out = binauralize(stereo.sum(0), frames, oracle, GEO.__dict__, hop=hop, tdss=tdss, batch_size=batch, tail=tail)
     assert out.shape == (2, n) and out.dtype == np.float32
     assert np.abs(out - stereo).max() < 1e-5 * np.abs(stereo).max()  # float32 STFT round trip
     assert compute_metrics(out, stereo)["STFT"] < 1e-9
-    assert sorted(oracle.seen_starts) == window_starts(n, hop)  # every window exactly once
-    assert oracle.calls == -(-len(window_starts(n, hop)) // batch)  # batched
+    assert sorted(oracle.seen_starts) == window_starts(n, hop, tail=tail)  # every window exactly once
+    assert oracle.calls == -(-len(window_starts(n, hop, tail=tail)) // batch)  # batched
 
 
 def test_short_clip_and_silence_are_handled():
@@ -119,12 +121,22 @@ def test_zero_difference_gives_half_mono_in_both_channels():
 
 
 def test_window_starts_and_frame_pairing():
-    assert window_starts(SEGMENT_SAMPLES) == [0]
-    s = window_starts(SAMPLE_RATE * 10, 1600)
+    assert window_starts(SEGMENT_SAMPLES) == [0] == window_starts(SEGMENT_SAMPLES, tail="end")
+    assert window_starts(100) == [0] and padded_length(100, [0]) == SEGMENT_SAMPLES
+    # released code on a 10 s clip: hop int(0.1 x 10080) = 1008, ceil((160000 - 10080) / 1008) = 149 slides,
+    # so 150 windows from 0 to 150,192, the clip zero-padded to 150,192 + 10,080 = 160,272 samples
+    s = window_starts(SAMPLE_RATE * 10)
+    assert len(s) == 150 and s[:2] == [0, 1008] and s[-1] == 150_192
+    assert padded_length(SAMPLE_RATE * 10, s) == 160_272
+    assert window_starts(SEGMENT_SAMPLES + 1008, 1008) == [0, 1008]  # an exact fit needs no padding
+    assert window_starts(SEGMENT_SAMPLES + 1009, 1008) == [0, 1008, 2016]
+    s = window_starts(SAMPLE_RATE * 10, 1600, tail="end")
     assert s[0] == 0 and s[1] == 1600 and s[-1] == SAMPLE_RATE * 10 - SEGMENT_SAMPLES
     assert all(b - a <= 1600 for a, b in zip(s, s[1:]))
     assert len(s) == 95  # 0..150400 every 1600 = 95 windows, the last ends at 160,480 > clip -> end-aligned
     assert s[-2] == 148800
+    with pytest.raises(ValueError, match="tail"):
+        window_starts(SAMPLE_RATE, tail="wrap")
     # centre of the first window is 0.315 s -> frame 3; of the last, 9.685 s -> frame 96
     assert segment_frame_index(0, 100) == 3
     assert segment_frame_index(s[-1], 100) == 96
