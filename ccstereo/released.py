@@ -176,11 +176,15 @@ def convert_state(released: dict[str, torch.Tensor], target: dict[str, torch.Ten
             chunks = [tensor] * N_ASPP_BRANCHES if tensor.dim() == 0 else tensor.chunk(N_ASPP_BRANCHES, dim=0)
             out.update({name.format(i=i): chunk.clone() for i, chunk in enumerate(chunks)})
         else:
-            out[name] = _reshape(how, tensor, target.get(name))
+            out[name] = _reshape(how, tensor, target.get(name), key)
     if unknown:
         raise ValueError(f"{len(unknown)} released keys this converter does not know (first: {unknown[0]})")
     for name, parts in pieces.items():  # in MAPPING's order (red_conv, then pool_red_conv), whatever the file's
-        out[name] = torch.cat([t for _, t in sorted(parts, key=lambda part: part[0])], dim=1)
+        try:
+            out[name] = torch.cat([t for _, t in sorted(parts, key=lambda part: part[0])], dim=1)
+        except RuntimeError:
+            raise ValueError(f"the released parts of {name} do not fit together "
+                             f"({[list(t.shape) for _, t in parts]})") from None
     missing = [k for k in target if k not in out]
     reshaped = [k for k in target if k in out and out[k].shape != target[k].shape]
     if missing or reshaped:
@@ -190,18 +194,19 @@ def convert_state(released: dict[str, torch.Tensor], target: dict[str, torch.Ten
     return {k: out[k].contiguous() for k in target}, dropped
 
 
-def _reshape(how: str, tensor: torch.Tensor, like: torch.Tensor | None) -> torch.Tensor:
+def _reshape(how: str, tensor: torch.Tensor, like: torch.Tensor | None, key: str) -> torch.Tensor:
+    """One released tensor in the toolkit's layout (a wrong shape is left to the caller's shape check when it
+    can be carried that far, else one ValueError naming ``key``)."""
     if how == "same":
         return tensor.clone()
     if how == "embed":
         return tensor.unsqueeze(0)
-    if how == "permute":
-        return tensor.permute(0, 2, 1)
-    if how == "grid":
-        if like is None:
-            raise ValueError("a released token grid with no toolkit tensor to take its shape from")
-        return tensor.permute(0, 2, 1).reshape(like.shape)
-    raise ValueError(f"unknown conversion {how!r}")
+    if how in ("permute", "grid") and tensor.dim() == 3:
+        tokens_last = tensor.permute(0, 2, 1)
+        if how == "grid" and like is not None and like.numel() == tensor.numel():
+            return tokens_last.reshape(like.shape)
+        return tokens_last
+    raise ValueError(f"released {key} {list(tensor.shape)} does not have the shape its conversion ({how}) needs")
 
 
 def import_released(src: str | Path, dst: str | Path, *, trust_pickle: bool = False) -> ImportResult:

@@ -146,6 +146,11 @@ def test_every_key_is_converted_or_deliberately_dropped_and_loads_strictly(relea
     partial = {k: v for k, v in released.items() if "audionet_convlayer3" not in k}
     with pytest.raises(ValueError, match="7 missing.*first: encoder.blocks.2.0.weight"):
         convert_state(partial, network.state_dict())
+    other_grid = {**released, AVAD + "pos_embed_a": torch.zeros(1, 60, 128)}
+    with pytest.raises(ValueError, match=r"1 with another shape; first: decoder.ups.0.norm.pos_audio \[1, 128, 60\]"):
+        convert_state(other_grid, network.state_dict())
+    with pytest.raises(ValueError, match=r"released .*pos_embed_v \[98, 128\] does not have the shape"):
+        convert_state({**released, AVAD + "pos_embed_v": torch.zeros(98, 128)}, network.state_dict())
 
 
 # ------------------------------------------------------------- the released forward's details, written here
