@@ -17,6 +17,8 @@ agrees between implementations only to about 1e-3. Recordings have a noise floor
 
 :func:`compute_metrics` scores one clip ``[2, T]``; :func:`compute_metrics_batch` scores ``[B, 2, T]`` in
 float64 torch with FFTs batched over clips (one call for a whole test split), chunked to bound memory.
+With ``spatial=True`` both also return the spatial cue errors of :mod:`ccstereo.spatial` (ILD, ITD, IC, SWAP:
+beyond the paper), computed from the same STFTs.
 """
 
 from __future__ import annotations
@@ -29,11 +31,18 @@ import numpy as np
 import torch
 
 from ccstereo.audio import DEFAULT_PAD_MODE, stft
+from ccstereo.spatial import SPATIAL_NAMES, spatial_errors
 
 METRIC_NAMES: tuple[str, ...] = ("STFT", "ENV", "WAV", "Mag", "Phs", "SNR")
 # every metric is a distance (lower is better) except SNR
 HIGHER_IS_BETTER: frozenset[str] = frozenset({"SNR"})
 PAD_MODES: tuple[str, ...] = ("constant", "reflect")
+# beyond the paper: the spatial cue errors, and LOC (localisation error, degrees; the synthetic world only,
+# NaN for clips it does not apply to). SWAP is the STFT distance to the mirrored truth: higher = the prediction
+# tells left from right (compare it with STFT).
+LOC = "LOC"
+BEYOND_PAPER: tuple[str, ...] = (*SPATIAL_NAMES, LOC)
+BEYOND_HIGHER_IS_BETTER: frozenset[str] = frozenset({"SWAP"})
 
 PEAK_FLOOR = 1e-20  # peak normalisation guard for an all-zero signal
 SNR_EPS = 1e-4  # added to signal and noise power in the SNR ratio (SPEC section 10)
@@ -107,8 +116,14 @@ def _wrapped_abs_angle_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.minimum(d, 2 * math.pi - d)
 
 
-def _score_chunk(pred: torch.Tensor, true: torch.Tensor, pad_mode: str) -> dict[str, torch.Tensor]:
-    """All six metrics for peak-normalised ``[b, 2, T]`` float64 tensors; each value is ``[b]``."""
+def lower_is_better(name: str) -> bool:
+    """Whether a smaller value of metric ``name`` (paper or beyond) is the better one."""
+    return name not in HIGHER_IS_BETTER and name not in BEYOND_HIGHER_IS_BETTER
+
+
+def _score_chunk(pred: torch.Tensor, true: torch.Tensor, pad_mode: str, spatial: bool = False
+                 ) -> dict[str, torch.Tensor]:
+    """All six metrics (and the spatial ones) for peak-normalised ``[b, 2, T]`` float64 tensors; each ``[b]``."""
     s_pred = stft(pred, pad_mode, torch.float64)  # [b, 2, F, N]
     s_true = stft(true, pad_mode, torch.float64)
     sq = _squared_error(s_pred, s_true)  # |dS|^2 = dRe^2 + dIm^2
@@ -129,7 +144,10 @@ def _score_chunk(pred: torch.Tensor, true: torch.Tensor, pad_mode: str) -> dict[
     signal = true.square().mean(dim=(-2, -1))
     noise = (pred - true).square().mean(dim=(-2, -1))
     snr = 10.0 * torch.log10((signal + SNR_EPS) / (noise + SNR_EPS))
-    return {"STFT": stft_distance, "ENV": env, "WAV": wav, "Mag": mag, "Phs": phs, "SNR": snr}
+    out = {"STFT": stft_distance, "ENV": env, "WAV": wav, "Mag": mag, "Phs": phs, "SNR": snr}
+    if spatial:
+        out.update(spatial_errors(s_pred, s_true))
+    return out
 
 
 def compute_metrics_batch(
@@ -139,6 +157,7 @@ def compute_metrics_batch(
     pad_mode: str = DEFAULT_PAD_MODE,
     chunk: int = 4,
     device: str | torch.device | None = None,
+    spatial: bool = False,
 ) -> dict[str, np.ndarray]:
     """Metrics of ``B`` clips at once: ``pred``, ``true`` are ``[B, 2, T]``; returns name -> float64 ``[B]``.
 
@@ -153,28 +172,36 @@ def compute_metrics_batch(
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     dev = torch.device(device) if device is not None else p.device
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in METRIC_NAMES}
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in (*METRIC_NAMES, *(SPATIAL_NAMES if spatial else ()))}
     with torch.no_grad():
         for start in range(0, p.shape[0], chunk):
             pc = peak_normalise(p[start : start + chunk].to(dev))
             tc = peak_normalise(t[start : start + chunk].to(dev))
-            for k, v in _score_chunk(pc, tc, pad_mode).items():
+            for k, v in _score_chunk(pc, tc, pad_mode, spatial).items():
                 parts[k].append(v.cpu())
     return {k: torch.cat(v).numpy() if v else np.zeros(0) for k, v in parts.items()}
 
 
-def compute_metrics(pred: ArrayLike, true: ArrayLike, *, pad_mode: str = DEFAULT_PAD_MODE) -> dict[str, float]:
-    """The six metrics of one clip: ``pred``, ``true`` are ``[2, T]`` (L, R), numpy or torch."""
+def compute_metrics(pred: ArrayLike, true: ArrayLike, *, pad_mode: str = DEFAULT_PAD_MODE, spatial: bool = False
+                    ) -> dict[str, float]:
+    """The six metrics (and with ``spatial`` the spatial ones) of one clip: ``pred``, ``true`` are ``[2, T]``."""
     _check_pad_mode(pad_mode)
     p = _as_tensor(pred, "pred")
     t = _as_tensor(true, "true")
     _check_pair(p, t, batched=False)
-    out = compute_metrics_batch(p[None], t[None], pad_mode=pad_mode, chunk=1)
+    out = compute_metrics_batch(p[None], t[None], pad_mode=pad_mode, chunk=1, spatial=spatial)
     return {k: float(v[0]) for k, v in out.items()}
 
 
 def mean_metrics(rows: Sequence[dict[str, float]]) -> dict[str, float]:
-    """Average per-clip metric dicts (clips are weighted equally, as the papers do)."""
+    """Average per-clip metric dicts (clips are weighted equally, as the papers do): the six metrics, and every
+    beyond-the-paper metric the rows carry; LOC over the clips it applies to (NaN when none)."""
     if not rows:
         raise ValueError("no clips to average")
-    return {k: float(np.mean([r[k] for r in rows])) for k in METRIC_NAMES}
+    out = {k: float(np.mean([r[k] for r in rows])) for k in METRIC_NAMES}
+    for k in BEYOND_PAPER:
+        if all(k in r for r in rows):
+            vals = np.array([r[k] for r in rows], dtype=np.float64)
+            known = vals[~np.isnan(vals)] if k == LOC else vals
+            out[k] = float(known.mean()) if known.size else math.nan
+    return out
