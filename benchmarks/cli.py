@@ -12,6 +12,7 @@ import click
 from benchmarks.demo import run_demo
 from benchmarks.fetch_speed import measure_fetch
 from benchmarks.infer_speed import measure_inference
+from benchmarks.loader_throughput import measure_loader
 from benchmarks.metrics_speed import measure_metrics
 from benchmarks.plan import BenchConfig, parse_checkpoint_args
 from benchmarks.prepare_throughput import measure_prepare
@@ -21,6 +22,7 @@ from benchmarks.train_throughput_gpu import measure_training
 from benchmarks.world_speed import measure_world
 from ccstereo.constants import INFER_HOP_SAMPLES, SEGMENT_SAMPLES
 from ccstereo.metrics import PAD_MODES
+from ccstereo.released import TRUST_FLAG, describe, import_released
 from pipelines.recipes import DATASETS
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -95,6 +97,23 @@ def run_cmd(table, root, out, splits, methods, checkpoints, preset, max_steps, t
         for m in sec["methods"]:
             vals = "  ".join(f"{c} {m['mean'][c]:.4f}" for c in result["columns"])
             click.echo(f"  {sec['dataset']:<13} {m['method']:<40} {vals}")
+
+
+@main.command("import-released")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "-o", "dst", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The toolkit checkpoint to write (.pt), for `run --checkpoints CCStereo=DST`.")
+@click.option(TRUST_FLAG, "trust_pickle", is_flag=True,
+              help="Read SRC with full unpickling (a Lightning .ckpt holding other objects). Unpickling can run "
+                   "code from the file: only for a file you trust.")
+def import_released_cmd(src: Path, dst: Path, trust_pickle: bool) -> None:
+    """Convert the authors' released CCStereo checkpoint SRC (best_model.pth; FAIR-Play 5-split split 2) into a
+    toolkit checkpoint with the released architecture details and its provenance (docs/RELEASED_MODEL.md)."""
+    try:
+        result = import_released(src, dst, trust_pickle=trust_pickle)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(describe(result))
 
 
 @main.command("tables")
@@ -205,6 +224,22 @@ def speed_infer(preset_name: str, arch: str, repeats: int, batch_size: int, hop:
     """Sliding-window inference on a 10 s clip: batched vs one window at a time, TDSS on vs off."""
     _echo_json(measure_inference(preset_name, arch=arch, repeats=repeats, batch_size=batch_size, hop=hop,
                                  device=device, threads=threads), indent=1)
+
+
+@speed.command("loader")
+@click.option("--preset", "preset_name", type=PRESETS, default="paper", show_default=True,
+              help="Frame sizes and K of the preset (batches of 32, shuffle buffer 256).")
+@click.option("--batches", default=20, show_default=True)
+@click.option("--repeats", default=3, show_default=True)
+@click.option("--clips", default=48, show_default=True, help="Clips of the fake 480x240 dataset read.")
+@click.option("--baseline-samples", default=64, show_default=True, help="Samples of the naive baseline.")
+@click.option("--compare-readers", is_flag=True,
+              help="Also time the header-parsing reader (the same shards without index files) in the same run.")
+def speed_loader(preset_name: str, batches: int, repeats: int, clips: int, baseline_samples: int,
+                 compare_readers: bool) -> None:
+    """Training-input throughput per core: the streaming loader against a naive per-sample pipeline."""
+    _echo_json(measure_loader(preset_name, batches=batches, repeats=repeats, clips=clips,
+                              baseline_samples=baseline_samples, compare_readers=compare_readers), indent=1)
 
 
 @speed.command("train-gpu")

@@ -2,26 +2,23 @@
 used, DCT-downscaled JPEG decode, batched jitter + normalisation) against a naive per-sample pipeline measured in
 the same run (one tar read and a full audio decode per sample, full-size decode, per-sample float augmentation).
 
-    .venv/bin/python benchmarks/loader_throughput.py [--preset paper|cpu-small] [--batches 20] [--repeats 3]
-        [--compare-readers]
+    ccs-bench speed loader [--preset paper|cpu-small] [--batches 20] [--repeats 3] [--compare-readers]
 
 ``--compare-readers`` also runs the streaming loader and ``ShardPlan.build`` on a copy of the same shards without
 their index files, interleaved with the index runs: the header-parsing reader as the baseline of the index reader.
 Runs in one process with one torch thread, so samples/s is per core. Prints wall-clock and CPU-time rates
-(CPU time is the robust number on a shared machine) and Markdown rows for BENCHMARKS.md.
+(CPU time is the robust number on a shared machine).
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import platform
 import shutil
 import statistics
 import tempfile
 import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -106,58 +103,38 @@ def plan_builds(shards: list[Path], keys: list[str], builds: int = 20) -> int:
     return builds * len(shards)
 
 
-def measure(args, cfg) -> dict[str, list[tuple[float, float, int]]]:
+def measure(cfg, *, clips: int, batches: int, repeats: int, baseline_samples: int,
+            compare_readers: bool) -> dict[str, list[tuple[float, float, int]]]:
     """(wall s, CPU s, items) of every variant and repeat; variants interleaved within each repeat."""
     with tempfile.TemporaryDirectory() as tmp:
-        info = make_fake_dataset(tmp, n_clips=args.clips, protocols={"bench": 1}, clips_per_shard=16)  # 480x240 frames
+        info = make_fake_dataset(tmp, n_clips=clips, protocols={"bench": 1}, clips_per_shard=16)  # 480x240 frames
         keys = info.splits[("bench", "1")]["train"]
         plan = ShardPlan.build(info.shards, keys)
-        bare = without_index(info.shards, Path(tmp) / "bare") if args.compare_readers else []
+        bare = without_index(info.shards, Path(tmp) / "bare") if compare_readers else []
         bare_plan = ShardPlan.build(bare, keys) if bare else None
         rows: dict[str, list[tuple[float, float, int]]] = {"streaming": [], "streaming+aug": [], "naive": []}
-        for r in range(args.repeats):
-            rows["streaming"].append(streaming(plan, cfg, args.batches, r, augment=False))
+        for r in range(repeats):
+            rows["streaming"].append(streaming(plan, cfg, batches, r, augment=False))
             if bare_plan is not None:
-                headers = streaming(bare_plan, cfg, args.batches, r, augment=False)
+                headers = streaming(bare_plan, cfg, batches, r, augment=False)
                 rows.setdefault("streaming, headers", []).append(headers)
                 rows.setdefault("plan, index", []).append(timed(lambda: plan_builds(info.shards, keys)))
                 rows.setdefault("plan, headers", []).append(timed(lambda: plan_builds(bare, keys)))
-            rows["streaming+aug"].append(streaming(plan, cfg, args.batches, r, augment=True))
-            rows["naive"].append(timed(partial(naive, info.shards, keys, cfg, args.baseline_samples, r)))
+            rows["streaming+aug"].append(streaming(plan, cfg, batches, r, augment=True))
+            rows["naive"].append(timed(partial(naive, info.shards, keys, cfg, baseline_samples, r)))
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--preset", default="paper", choices=["paper", "cpu-small"])
-    ap.add_argument("--batches", type=int, default=20)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--clips", type=int, default=48)
-    ap.add_argument("--baseline-samples", type=int, default=64)
-    ap.add_argument("--compare-readers", action="store_true",
-                    help="also time the header-parsing reader (the shards without index files) in the same run")
-    args = ap.parse_args()
+def measure_loader(preset_name: str = "paper", *, batches: int = 20, repeats: int = 3, clips: int = 48,
+                   baseline_samples: int = 64, compare_readers: bool = False) -> dict[str, Any]:
+    """Median samples/s (wall and per CPU-second, one torch thread) of every loader variant; plan builds in shards/s."""
     torch.set_num_threads(1)
-    cfg = preset(args.preset, batch_size=32, shuffle_buffer=256)
-    out = {}
-    for name, runs in measure(args, cfg).items():
-        wall = statistics.median(n / w for w, _, n in runs)
-        cpu = statistics.median(n / c for _, c, n in runs)
-        out[name] = (wall, cpu)
-        unit = "shards" if name.startswith("plan") else "samples"
-        print(f"{name:18s} median of {args.repeats}: {wall:8.1f} {unit}/s wall, {cpu:8.1f} {unit}/s per CPU-second")
-    print()
-
-    def rates(name: str) -> str:
-        return f"{out[name][0]:.0f} / {out[name][1]:.0f}"
-
-    row = (f"| {datetime.date.today()} | {platform.node() or 'host'} ({platform.processor() or platform.machine()}) "
-           f"| {args.preset} (resize {cfg.model.resize}, crop {cfg.model.crop}, K={cfg.samples_per_clip}, "
-           "2 frames/sample) |")
-    print(f"{row} {rates('streaming')} | {rates('streaming+aug')} | {rates('naive')} |")
-    if args.compare_readers:  # plan build: CPU ms per shard
-        print(f"{row} {rates('streaming')} | {rates('streaming, headers')} | "
-              f"{1e3 / out['plan, index'][1]:.2f} | {1e3 / out['plan, headers'][1]:.2f} |")
-
-if __name__ == "__main__":
-    main()
+    cfg = preset(preset_name, batch_size=32, shuffle_buffer=256)
+    runs = measure(cfg, clips=clips, batches=batches, repeats=repeats, baseline_samples=baseline_samples,
+                   compare_readers=compare_readers)
+    rates = {name: {"wall_per_s": statistics.median(n / w for w, _, n in r),
+                    "per_cpu_s": statistics.median(n / c for _, c, n in r),
+                    "unit": "shards" if name.startswith("plan") else "samples"} for name, r in runs.items()}
+    return {"preset": preset_name, "resize": list(cfg.model.resize), "crop": list(cfg.model.crop),
+            "samples_per_clip": cfg.samples_per_clip, "batch_size": cfg.batch_size, "repeats": repeats,
+            "torch_threads": 1, "rates": rates}
