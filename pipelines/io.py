@@ -13,13 +13,33 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it (``/proc/self/status``, Linux >= 4.7); elsewhere set and
+    restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_output(path: str | Path, mode: str = "wb") -> Iterator[BinaryIO]:
-    """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds."""
+    """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds.
+
+    The file gets the permissions ``open()`` would give a new file (``0o666`` less the umask), not mkstemp's
+    private ``0o600``: outputs are meant to be read by others where the user's umask allows it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()
@@ -83,7 +103,7 @@ class Ledger:
     def append(self, record: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)  # less the umask
         try:
             # a torn previous line must not swallow this record: start on a fresh line
             if os.fstat(fd).st_size and not _ends_with_newline(self.path):

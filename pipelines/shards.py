@@ -139,8 +139,7 @@ def write_shard(path: str | Path) -> Iterator[ShardWriter]:
     write an empty shard (SPEC 6).
     """
     path = Path(path)
-    with atomic_output(path) as fh:
-        os.fchmod(fh.fileno(), 0o644)  # shards are shared data, not private temp files
+    with atomic_output(path) as fh:  # created with the user's umask, as every output
         with tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             writer = ShardWriter(tar)
             yield writer
@@ -149,7 +148,6 @@ def write_shard(path: str | Path) -> Iterator[ShardWriter]:
         tar_size = fh.tell()
         index_path(path).unlink(missing_ok=True)
     with atomic_output(index_path(path)) as fh:
-        os.fchmod(fh.fileno(), 0o644)
         fh.write(index_bytes(ShardIndex(path.name, tar_size, tuple(writer.entries))))
 
 
