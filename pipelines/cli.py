@@ -197,25 +197,26 @@ def verify_command(dataset, root, headers_only, progress):
 @_ROOT
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per video instead of a table.")
 def projections_command(dataset, root, as_json):
-    """List the 360 videos of DATASET whose final projection label differs from the upstream one, with the
-    evidence (override, container metadata, pixel-detector scores). Needs `ccs-data prepare` first."""
+    """List every prepared 360 video of DATASET with its upstream and final projection label, what decided it
+    (override, container metadata, upstream label, pixel detector, default), the detector's confidence and
+    scores, and the reason. Needs `ccs-data prepare` first."""
     layout = DatasetLayout(root, dataset)
     if not layout.prepared_videos.exists():
         raise click.ClickException(f"{layout.prepared_videos}: missing; run `ccs-data prepare {dataset}` first")
-    rows = [r for r in read_jsonl(layout.prepared_videos) if r.get("projection")
-            and r["projection"].get("upstream") is not None
-            and r["projection"]["final"] != r["projection"]["upstream"]]
+    rows = [r for r in read_jsonl(layout.prepared_videos) if r.get("projection")]
     for r in rows:
         p = r["projection"]
         if as_json:
             click.echo(json.dumps({"video_id": r["video_id"], **p}, sort_keys=True))
             continue
         scores = ", ".join(f"{k}={v:.2f}" for k, v in sorted(p.get("detector_scores", {}).items())) or "-"
-        evidence = f"override ({p['override_reason']})" if p["source"] == "override" else p["source"]
-        click.echo(f"{r['video_id']}  upstream={p['upstream']} -> final={p['final']}  by {evidence}; "
-                   f"metadata={p['metadata'] or '-'} detector={p['detector'] or '-'} [{scores}]")
+        conf = p.get("detector_confidence")
+        click.echo(f"{r['video_id']}  upstream={p['upstream'] or '-'} final={p['final']}  by {p['source']}; "
+                   f"detector={p['detector'] or '-'} confidence={'-' if conf is None else f'{conf:.4f}'} "
+                   f"[{scores}]; {p.get('reason', '')}")
+    relabelled = sum(1 for r in rows if r["projection"].get("upstream") not in (None, r["projection"]["final"]))
     if not as_json:
-        click.echo(f"{len(rows)} video(s) relabelled", err=True)
+        click.echo(f"{len(rows)} 360 video(s), {relabelled} relabelled", err=True)
 
 
 # ------------------------------------------------------------------------------------------------ synthetic world

@@ -3,9 +3,10 @@
 One module, two registered recipes: the sets differ only in their lists. Lists: one id per line per subset and
 split (the category is the subset), plus the format tables (upstream projection EAC/ER, stereoscopic layout,
 itags, ambisonic layout WXYZ/WXY). Fetch: the 360 video stream plus the 4-channel audio (a download with fewer
-channels is refused). Prepare: the projection is decided (override, container metadata, pixel detector), frames
-are turned into 480x240 equirectangular, and the FOA is decoded to binaural (magLS or 8 virtual loudspeakers with
-the chosen HRIRs); the 4-channel clip is kept as ``<key>.foa.flac``.
+channels is refused). Prepare: the projection is decided (override, container metadata, the upstream label
+unless the pixel detector is confident it is wrong), frames are turned into 480x240 equirectangular, and the FOA
+is decoded to binaural (magLS or 8 virtual loudspeakers with the chosen HRIRs); the 4-channel clip is kept as
+``<key>.foa.flac``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pipelines.media import FrameSpec, grab_frames
 from pipelines.prepare_checks import declared_video_seconds
 from pipelines.probe import MediaInfo, spherical_projection
 from pipelines.projection import (
+    DETECT_HEIGHT,
+    DETECT_WIDTH,
     Override,
     ProjectionDecision,
     decide_projection,
@@ -32,7 +35,7 @@ from pipelines.projection import (
 )
 from pipelines.recipes.youtube_common import YouTubeRecipe
 
-DETECTOR_FRAMES = 6  # frames sampled across a 360 video for the projection detector
+DETECTOR_FRAMES = 12  # frames sampled across a 360 video for the projection detector
 
 
 class Youtube360(YouTubeRecipe):
@@ -75,7 +78,8 @@ def _decide_projection(task: VideoTask, path: str, info: MediaInfo, top_bottom: 
     duration = declared_video_seconds(info) or CLIP_SECONDS
     # spread over the video, away from the very start and end (fades, black frames)
     times = [duration * (i + 0.5) / DETECTOR_FRAMES for i in range(DETECTOR_FRAMES)]
-    detection = detect_projection(grab_frames(path, times, top_bottom_stereo=top_bottom))
+    frames = grab_frames(path, times, width=DETECT_WIDTH, height=DETECT_HEIGHT, top_bottom_stereo=top_bottom)
+    detection = detect_projection(frames)
     override = Override(*task.override) if task.override else None
     return decide_projection(task.video_id, upstream=task.upstream_projection,
                              metadata=metadata_label(spherical_projection(path)), detection=detection,

@@ -216,12 +216,16 @@ def test_mislabelled_projection_corrected_and_listed(prepared):
     videos = by_id(root / "yt-music" / "videos-prepared.jsonl")
     for vid, truth, upstream, *_ in YT_VIDEOS:
         p = videos[vid]["projection"]
-        assert (p["final"], p["upstream"], p["source"]) == (truth, upstream, "detector"), p
-        assert set(p["detector_scores"]) == {"wrap", "poles", "seam"}
+        source = "upstream" if truth == upstream else "detector"  # a correct upstream label is kept
+        assert (p["final"], p["upstream"], p["source"]) == (truth, upstream, source), p
+        assert p["detector"] == truth and p["detector_confidence"] > 0.999, p
+        assert {"evidence", "mismatch_ER", "mismatch_EAC"} <= set(p["detector_scores"]) and p["reason"]
     result = CliRunner().invoke(main, ["projections", "yt-music", "--root", str(root)])
     assert result.exit_code == 0, result.output
     lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("mislabelled") and "upstream=EAC -> final=ER" in lines[0]
+    assert len(lines) == len(YT_VIDEOS)  # every 360 video is listed
+    relabelled = [ln for ln in lines if "by detector" in ln]
+    assert len(relabelled) == 1 and relabelled[0].startswith("mislabelled") and "upstream=EAC final=ER" in relabelled[0]
 
 
 def test_override_beats_the_detector(world, tmp_path):
@@ -351,11 +355,13 @@ def test_world_projections_lists_exactly_the_mislabelled(world_server, world_cha
     root, _ = world_chain
     res = CliRunner().invoke(main, ["projections", dataset, "--root", str(root), "--json"])
     assert res.exit_code == 0, res.output
-    listed = {json.loads(line)["video_id"] for line in res.stdout.splitlines() if line.strip()}
-    prepared_ids = set(by_id(root / dataset / "videos-prepared.jsonl"))
+    rows = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+    prepared = by_id(root / dataset / "videos-prepared.jsonl")
+    assert {r["video_id"] for r in rows} == {v for v, rec in prepared.items() if rec.get("projection")}
+    relabelled = {r["video_id"] for r in rows if r["final"] != r["upstream"]}
     expected = {t["video_id"] for t in world_server.truth if t["dataset"] == dataset
-                and "mislabelled-projection" in t["faults"] and t["video_id"] in prepared_ids}
-    assert listed == expected and expected
+                and "mislabelled-projection" in t["faults"] and t["video_id"] in prepared}
+    assert relabelled == expected and expected
 
 
 def test_sigkill_mid_run_then_rerun_resumes(world, prepared, tmp_path):

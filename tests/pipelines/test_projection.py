@@ -1,69 +1,133 @@
-"""Projection detector, decision order and override file (SPEC section 3)."""
+"""Projection geometry, the hypothesis-comparing detector, the decision rules and the override file (SPEC 3.5)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from pipelines import sphere
+from pipelines.media import grab_frames
 from pipelines.projection import (
-    POLE_EAC_RATIO,
-    SEAM_EAC_RATIO,
-    WRAP_EAC_RATIO,
+    DETECT_HEIGHT,
+    DETECT_WIDTH,
+    OVERRIDE_CONFIDENCE,
     Detection,
     Override,
     OverrideError,
+    cubemap_structure,
     decide_projection,
     detect_projection,
     load_overrides,
     metadata_label,
 )
-from tests.helpers.prepare_world import convert_image, eqr_scene, eqr_to_eac
-
-
-def as_480x240(img: np.ndarray) -> np.ndarray:
-    return convert_image(img, "scale=480:240:flags=area", 480, 240)
+from pipelines.synth.encode import VideoFormat, encode_media
+from pipelines.synth.textures import panorama, yawed
+from tests.helpers.prepare_world import convert_image
 
 
 @pytest.fixture(scope="module")
-def scenes():
-    eqr = [eqr_scene(640, 320, seed=s) for s in range(3)]
-    return eqr, [eqr_to_eac(e) for e in eqr]
+def pano():
+    return panorama("photos", np.random.default_rng(7), 1024, 512)
 
 
-def test_detector_tells_eqr_from_eac(scenes):
-    eqr, eac = scenes
-    for e, c in zip(eqr, eac):
-        de, dc = detect_projection([as_480x240(e)]), detect_projection([as_480x240(c)])
-        assert de.label == "ER", de.scores
-        assert dc.label == "EAC", dc.scores
-        assert de.scores["wrap"] < WRAP_EAC_RATIO < dc.scores["wrap"]  # left/right wrap continuity only in ER
-        assert de.scores["poles"] < POLE_EAC_RATIO < dc.scores["poles"]  # uniform pole rows only in ER
-        assert dc.scores["seam"] > SEAM_EAC_RATIO  # the two EAC face rows meet at H/2
+def test_sphere_mapping_is_ffmpeg_v360s(pano):
+    """The numpy EAC layout equals what ffmpeg's v360 writes and reads (the layout prepare relies on)."""
+    eac_ff = convert_image(pano, "v360=input=e:output=eac:w=768:h=512", 768, 512).astype(float)
+    err = np.abs(sphere.er_to_eac(pano, 768, 512) - eac_ff).mean()  # bilinear vs ffmpeg's interpolation
+    assert err < 2.0
+    # control: the same picture turned by 90 degrees is far away, so the comparison can fail
+    assert np.abs(sphere.er_to_eac(yawed(pano, 90), 768, 512) - eac_ff).mean() > 10 * err
+    er_ff = convert_image(eac_ff.astype(np.uint8), "v360=input=eac:output=e:w=1024:h=512", 1024, 512).astype(float)
+    assert np.abs(sphere.eac_to_er(eac_ff, 1024, 512) - er_ff).mean() < 2.0
+    assert np.abs(sphere.er_to_eac(pano, 768, 512, pad=0) - eac_ff).mean() > 2 * err  # ffmpeg's 2-pixel margin
+    # pixel -> direction -> pixel round trips in both layouts
+    xs, ys = np.meshgrid(np.arange(0, 768, 7.0), np.arange(0, 512, 5.0))
+    back = sphere.eac_pixel(sphere.eac_direction(xs, ys, 768, 512), 768, 512)
+    np.testing.assert_allclose(back, (xs, ys), atol=1e-6)
+    back = sphere.er_pixel(sphere.er_direction(xs, ys, 1024, 512), 1024, 512)
+    np.testing.assert_allclose(back, (xs, ys), atol=1e-6)
 
 
-def test_detector_averages_over_frames_and_abstains_on_flat_frames(scenes):
-    eqr, _ = scenes
-    frames = [as_480x240(e) for e in eqr]
-    det = detect_projection(frames)
-    assert det.label == "ER" and det.n_frames == 3
-    flat = np.full((240, 480, 3), 128, np.uint8)
-    assert detect_projection([flat, flat]).label is None
-    assert detect_projection([flat] + frames).n_frames == 3  # featureless frames do not vote
+def _encoded(tmp_path, pano, projection, size, yaws, name):
+    vf = f"v360=input=e:output=eac:w={size[0]}:h={size[1]}" if projection == "EAC" else f"scale={size[0]}:{size[1]}"
+    path = tmp_path / f"{name}.mkv"
+    encode_media(path, "matroska", (yawed(pano, y).tobytes() for y in yaws),
+                 VideoFormat(pano.shape[1], pano.shape[0], 1, vf, 23), None, None)
+    return grab_frames(path, [float(k) for k in range(len(yaws))], width=DETECT_WIDTH, height=DETECT_HEIGHT)
+
+
+@pytest.mark.parametrize("kind", ["photos", "room-face-edges", "dark-room", "low-texture"])
+def test_detector_on_natural_frames_in_both_projections(tmp_path, kind):
+    """Photographs, rooms whose vertical edges sit on the EAC face borders, dark and nearly flat scenes: each
+    projection at a YouTube size is told apart, frame by frame and with a confidence that may override."""
+    pano = panorama(kind, np.random.default_rng(3), 1024, 512)
+    for projection, size in (("ER", (1280, 640)), ("EAC", (960, 640)), ("ER", (1280, 720)), ("EAC", (1536, 1024))):
+        frames = _encoded(tmp_path, pano, projection, size, (0.0, 130.0), f"{kind}-{projection}-{size[0]}")
+        assert len(frames) == 2
+        for f in frames:
+            single = detect_projection([f])
+            assert single.label == projection, (kind, projection, size, single)
+        det = detect_projection(frames)
+        assert det.label == projection and det.confidence >= OVERRIDE_CONFIDENCE, (kind, projection, size, det)
+        assert (det.scores["evidence"] > 0) == (projection == "EAC")
+        true, false = ("mismatch_EAC", "mismatch_ER") if projection == "EAC" else ("mismatch_ER", "mismatch_EAC")
+        assert 2 * det.scores[true] < det.scores[false]  # only the true reading's neighbours look alike
+
+
+def test_flat_and_repeated_frames(pano):
+    flat = np.full((DETECT_HEIGHT, DETECT_WIDTH, 3), 128, np.uint8)
+    det = detect_projection([flat, flat.copy()])
+    assert det.n_frames == 1 and abs(det.scores["evidence"]) < 1e-9 and det.confidence == pytest.approx(0.5)
+    assert detect_projection([]).label is None
+    frame = convert_image(pano, f"scale={DETECT_WIDTH}:{DETECT_HEIGHT}", DETECT_WIDTH, DETECT_HEIGHT)
+    one, three = detect_projection([frame]), detect_projection([frame, frame.copy(), frame.copy()])
+    assert three.n_frames == 1 and three.confidence == one.confidence  # a still picture is one piece of evidence
+    # a flat frame has no evidence, so the upstream label stands even when the detector leans the other way
+    d = decide_projection("x", upstream="EAC", metadata=None, detection=det)
+    assert (d.final, d.source) == ("EAC", "upstream")
+
+
+def _det(label, confidence, evidence):
+    return Detection(label, confidence, {"evidence": evidence, "spread": 0.1, "mismatch_ER": 1.0,
+                                         "mismatch_EAC": 1.0}, 12)
+
+
+def test_decision_keeps_the_upstream_label_unless_the_evidence_is_strong():
+    d = decide_projection("x", upstream="EAC", metadata=None, detection=_det("EAC", 0.9999, 2.0))
+    assert (d.final, d.source) == ("EAC", "upstream") and "kept" in d.reason and not d.differs_from_upstream
+    d = decide_projection("x", upstream="EAC", metadata=None, detection=_det("ER", 0.999999, -2.0))
+    assert (d.final, d.source) == ("ER", "detector") and d.differs_from_upstream and "replaced" in d.reason
+    assert d.detector_confidence == pytest.approx(0.999999) and d.detector_frames == 12
+    for weak in (_det("ER", 0.99, -2.0), _det("ER", 0.99999, -0.3)):  # not sure enough, or too little evidence
+        d = decide_projection("x", upstream="EAC", metadata=None, detection=weak)
+        assert (d.final, d.source) == ("EAC", "upstream") and "below" in d.reason
+    d = decide_projection("x", upstream=None, metadata=None, detection=_det("EAC", 0.95, 1.0))
+    assert (d.final, d.source) == ("EAC", "detector")
+    d = decide_projection("x", upstream=None, metadata=None, detection=_det("EAC", 0.6, 0.1))
+    assert (d.final, d.source) == ("ER", "default") and "unsure" in d.reason
 
 
 def test_decision_order():
-    det_eac = Detection("EAC", {"wrap": 50.0, "poles": 0.8, "seam": 60.0}, {}, 3)
+    strong = _det("EAC", 0.999999, 3.0)
     over = Override("ER", "issue #13")
-    d = decide_projection("2d-3lo5BVVY", upstream="EAC", metadata="EAC", detection=det_eac, override=over)
+    d = decide_projection("2d-3lo5BVVY", upstream="EAC", metadata="EAC", detection=strong, override=over)
     assert (d.final, d.source, d.override_reason) == ("ER", "override", "issue #13")
-    assert d.differs_from_upstream
-    d = decide_projection("x", upstream="EAC", metadata="ER", detection=det_eac)
+    assert d.detector == "EAC"  # the detector's answer stays on record
+    d = decide_projection("x", upstream="EAC", metadata="ER", detection=strong)
     assert (d.final, d.source) == ("ER", "metadata")
-    d = decide_projection("x", upstream="ER", metadata=None, detection=det_eac)
-    assert (d.final, d.source, d.detector_scores["wrap"]) == ("EAC", "detector", 50.0)
-    d = decide_projection("x", upstream="EAC", metadata=None, detection=Detection(None, {}, {}, 0))
-    assert (d.final, d.source) == ("EAC", "upstream")
-    assert not d.differs_from_upstream
+    d = decide_projection("x", upstream="ER", metadata=None, detection=None)
+    assert (d.final, d.source, d.detector) == ("ER", "upstream", None)
+
+
+def test_cubemap_structure_flags_unconverted_eac_frames(pano):
+    """verify's check: an EAC frame squashed to 480x240 instead of converted is found; converted ones pass."""
+    eac = convert_image(pano, "v360=input=e:output=eac:w=960:h=640", 960, 640)
+    squashed = convert_image(eac, "scale=480:240:flags=area", 480, 240)
+    converted = convert_image(eac, "v360=input=eac:output=e:w=480:h=240", 480, 240)
+    found = cubemap_structure([squashed])
+    assert found is not None and found.label == "EAC"
+    assert cubemap_structure([converted]) is None
+    assert cubemap_structure([convert_image(pano, "scale=480:240:flags=area", 480, 240)]) is None
 
 
 def test_metadata_labels():
