@@ -40,8 +40,10 @@ def finished_result(path: Path) -> dict[str, Any] | None:
 
 def result_record(cfg: BenchConfig, preset: TablePreset, job: Job, preset_name: str, *, clips: list[dict[str, Any]],
                   metrics: dict[str, float], checkpoint: Path | None, model_cfg: ModelConfig | None,
-                  eval_seconds: float, device: torch.device) -> dict[str, Any]:
-    """The record of one evaluated (split, method): settings, per-split means, every clip, provenance."""
+                  eval_seconds: float, device: torch.device,
+                  checkpoint_provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record of one evaluated (split, method): settings, per-split means, every clip, provenance
+    (``checkpoint_provenance``: where an imported checkpoint's weights come from, its ``meta["provenance"]``)."""
     sha = sha256_file(checkpoint) if checkpoint else None
     return {
         "status": "done",
@@ -58,6 +60,7 @@ def result_record(cfg: BenchConfig, preset: TablePreset, job: Job, preset_name: 
         "clips": clips,
         "checkpoint": str(checkpoint) if checkpoint else None,
         "model_config": None if model_cfg is None else model_cfg.to_dict(),
+        "checkpoint_provenance": checkpoint_provenance,
         "preset": preset_name,
         "select_on": cfg.select_on,
         "seed": cfg.seed,
@@ -73,6 +76,8 @@ def run_metadata(cfg: BenchConfig, preset: TablePreset, jobs: Sequence[Job], res
                  preset_name: str, device: torch.device, started: str) -> dict[str, Any]:
     """The ``meta`` block of ``summary.json`` and ``report.md`` (its key order is the report's row order)."""
     root = Path(cfg.root)
+    provenance = {f"{r['dataset']}/{r['protocol']}/{r['split']}/{r['method']}": r["checkpoint_provenance"]
+                  for r in results if r.get("checkpoint_provenance")}
     return {
         "commit": git_commit(),
         "packages": package_versions(),
@@ -87,6 +92,7 @@ def run_metadata(cfg: BenchConfig, preset: TablePreset, jobs: Sequence[Job], res
         "train_batch_size": cfg.train_batch_size,
         "checkpoints": {f"{r['dataset']}/{r['protocol']}/{r['split']}/{r['method']}": r.get("checkpoint_sha256")
                         for r in results},
+        **({"checkpoint_provenance": provenance} if provenance else {}),
         "data_manifests": {s.key: data_manifest_hashes(root, s, [j.split for j in jobs if j.section is s])
                            for s in preset.sections if any(j.section is s for j in jobs)},
         "root": str(root),

@@ -76,14 +76,14 @@ def _run_job(run: _TableRun, job: Job) -> dict[str, Any]:
     cfg = run.cfg
     ckpt = checkpoint_for(cfg, job, run.table_dir, run.preset_name, run.trained)
     model = None if ckpt is None else load_model(ckpt, run.device)
-    model_cfg = None if model is None else model.cfg
+    model_cfg, provenance = (None, None) if model is None else (model.cfg, model.meta.get("provenance"))
     t0 = time.perf_counter()
     clips = evaluate_split(Path(cfg.root), job.section, job.split, job.method, model, model_cfg, hop=cfg.hop,
                            pad_mode=cfg.pad_mode, batch_size=cfg.batch_size, device=run.device,
                            progress=cfg.progress, example=_example_plot(run, job))
     return result_record(cfg, run.preset, job, run.preset_name, clips=clips, metrics=mean_metrics(clips),
                          checkpoint=ckpt, model_cfg=model_cfg, eval_seconds=time.perf_counter() - t0,
-                         device=run.device)
+                         device=run.device, checkpoint_provenance=provenance)
 
 
 def _example_plot(run: _TableRun, job: Job) -> ExampleHook | None:
