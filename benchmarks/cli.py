@@ -36,8 +36,8 @@ def main() -> None:
     Each table knows its dataset, split protocol, splits, metric columns and methods. `run` trains (or loads)
     every method per split, evaluates every test clip with sliding-window inference and the SPEC section 10
     metrics, and writes per-split CSV/JSON, summary.json, report.md and plots to OUT/table-<N>/, next to the
-    paper's numbers. `demo` runs the whole toolkit on the built-in synthetic world; `speed` holds the
-    throughput benchmarks.
+    paper's numbers. `import-released` converts the authors' released model for `run --checkpoints`. `demo`
+    runs the whole toolkit on the built-in synthetic world; `speed` holds the throughput benchmarks.
     """
 
 
