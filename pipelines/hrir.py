@@ -92,8 +92,14 @@ def load_kemar(samplerate: int = SAMPLE_RATE) -> HRIRSet:
     return _resampled(HRIRSet("kemar", positions[:, 0] % 360, positions[:, 1], irs, int(hrtf.samplerate)), samplerate)
 
 
+SOFA_CONVENTIONS = ("SimpleFreeFieldHRIR",)  # AES69 conventions whose Data.IR is [M, R=2, N] with R = the ears
+
+
 def load_sofa(path: str | Path, samplerate: int = SAMPLE_RATE) -> HRIRSet:
-    """A SOFA ``SimpleFreeFieldHRIR`` file (spherical source positions in degrees)."""
+    """A SOFA ``SimpleFreeFieldHRIR`` file, validated: the convention, a positive sampling rate, finite IRs and
+    positions, and the ear order read from ``ReceiverPosition`` (the left ear is the receiver at +y, SOFA's
+    left), so a right-first file still gives channel 0 = left. Source positions may be spherical (degrees) or
+    cartesian. Every problem is one :class:`HRIRUnavailable` line naming the file."""
     import h5py
 
     path = Path(path)
@@ -101,14 +107,77 @@ def load_sofa(path: str | Path, samplerate: int = SAMPLE_RATE) -> HRIRSet:
         raise HRIRUnavailable(f"SOFA file not found: {path}")
     try:
         with h5py.File(path, "r") as f:
+            convention = _text(f.attrs.get("SOFAConventions"))
+            if _text(f.attrs.get("Conventions")) != "SOFA" or convention not in SOFA_CONVENTIONS:
+                raise HRIRUnavailable(f"{path}: SOFA convention {convention or 'missing'!s}, expected one of "
+                                      f"{', '.join(SOFA_CONVENTIONS)}")
             irs = np.asarray(f["Data.IR"], dtype=np.float64)  # [M, R, N]
-            pos = np.asarray(f["SourcePosition"], dtype=np.float64)  # [M, 3]
-            rate = float(np.asarray(f["Data.SamplingRate"]).ravel()[0])
-    except (OSError, KeyError) as exc:
+            rate = np.asarray(f["Data.SamplingRate"], dtype=np.float64).ravel()
+            sources = _positions(f["SourcePosition"], path, "SourcePosition")
+            receivers = _positions(f["ReceiverPosition"], path, "ReceiverPosition")
+    except (OSError, KeyError, ValueError, TypeError) as exc:
         raise HRIRUnavailable(f"{path}: not a readable SOFA SimpleFreeFieldHRIR file ({exc})") from None
-    if irs.ndim != 3 or irs.shape[1] != 2:
-        raise HRIRUnavailable(f"{path}: Data.IR must be [M, 2, N], got {irs.shape}")
-    return _resampled(HRIRSet(f"sofa:{path.name}", pos[:, 0] % 360, pos[:, 1], irs, int(round(rate))), samplerate)
+    irs = _checked_irs(irs, sources, rate, path)
+    left, right = _ear_order(receivers, path)
+    hrirs = HRIRSet(f"sofa:{path.name}", sources[:, 0] % 360, sources[:, 1], irs[:, [left, right]],
+                    int(round(rate[0])))
+    return _resampled(hrirs, samplerate)
+
+
+def _text(value) -> str:
+    if isinstance(value, bytes | np.bytes_):
+        return value.decode("utf-8", "replace").strip()
+    return "" if value is None else str(value).strip()
+
+
+def _positions(dataset, path: Path, name: str) -> np.ndarray:
+    """A SOFA position variable as [n, 3] spherical (azimuth deg, elevation deg, distance m), from either
+    ``Type``; the trailing singleton dimension of receiver positions ([R, C, I]) is dropped."""
+    pos = np.asarray(dataset, dtype=np.float64)
+    if pos.ndim == 3:
+        pos = pos[:, :, 0]
+    if pos.ndim != 2 or pos.shape[1] != 3:
+        raise HRIRUnavailable(f"{path}: {name} must be [n, 3], got {list(np.asarray(dataset).shape)}")
+    if not np.isfinite(pos).all():
+        raise HRIRUnavailable(f"{path}: {name} holds NaN or infinite values")
+    kind = _text(dataset.attrs.get("Type", "cartesian")).lower()
+    if kind == "spherical":
+        return pos
+    if kind != "cartesian":
+        raise HRIRUnavailable(f"{path}: {name}:Type is {kind!r}, expected 'spherical' or 'cartesian'")
+    x, y, z = pos.T
+    dist = np.sqrt(x * x + y * y + z * z)
+    el = np.degrees(np.arcsin(np.divide(z, dist, out=np.zeros_like(z), where=dist > 0)))
+    return np.stack([np.degrees(np.arctan2(y, x)), el, dist], axis=1)
+
+
+def _checked_irs(irs: np.ndarray, sources: np.ndarray, rate: np.ndarray, path: Path) -> np.ndarray:
+    if irs.ndim != 3 or irs.shape[1] != 2 or irs.shape[0] == 0 or irs.shape[2] == 0:
+        raise HRIRUnavailable(f"{path}: Data.IR must be [M, 2, N] with M, N > 0, got {list(irs.shape)}")
+    if sources.shape[0] != irs.shape[0]:
+        raise HRIRUnavailable(f"{path}: {sources.shape[0]} source positions for {irs.shape[0]} measurements")
+    if rate.size == 0 or not np.isfinite(rate).all() or (rate <= 0).any() or np.ptp(rate) > 0:
+        raise HRIRUnavailable(f"{path}: Data.SamplingRate must be one positive value, got {rate.tolist()[:4]}")
+    bad = np.flatnonzero(~np.isfinite(irs).all(axis=(1, 2)))
+    if bad.size:
+        raise HRIRUnavailable(f"{path}: Data.IR has NaN or infinite samples in {bad.size} measurement(s), "
+                              f"first at index {int(bad[0])}")
+    silent = np.flatnonzero(~np.any(irs != 0, axis=2).all(axis=1))
+    if silent.size:
+        raise HRIRUnavailable(f"{path}: Data.IR is all zeros for an ear in {silent.size} measurement(s), "
+                              f"first at index {int(silent[0])}")
+    return irs
+
+
+def _ear_order(receivers: np.ndarray, path: Path) -> tuple[int, int]:
+    """(index of the left ear, index of the right ear) among the two receivers: the left one is at larger y."""
+    if receivers.shape[0] != 2:
+        raise HRIRUnavailable(f"{path}: ReceiverPosition must name 2 ears, got {receivers.shape[0]}")
+    az = np.radians(receivers[:, 0])
+    y = np.cos(np.radians(receivers[:, 1])) * np.sin(az) * receivers[:, 2]  # spherical back to y
+    if abs(y[0] - y[1]) < 1e-6:
+        raise HRIRUnavailable(f"{path}: ReceiverPosition does not tell the ears apart (same y for both)")
+    return (0, 1) if y[0] > y[1] else (1, 0)
 
 
 def _resampled(h: HRIRSet, samplerate: int) -> HRIRSet:

@@ -46,9 +46,10 @@ class Youtube360(YouTubeRecipe):
                 "keep_foa": config.keep_foa}
 
     def check_settings(self, config: PrepareConfig) -> None:
-        from pipelines.hrir import load_hrirs  # lazy: see _decoder_filters
-
-        load_hrirs(config.hrir)  # fail fast on a bad --hrir, before any video
+        # fail fast on a bad --hrir (load_sofa validates the file) or decoder, before any video is touched
+        filters = _decoder_filters(config.decoder, config.hrir)
+        if not np.isfinite(filters).all():
+            raise ValueError(f"{config.hrir}: the {config.decoder} decoder built from these HRIRs is not finite")
 
     def load_overrides(self, path: str | Path | None) -> dict[str, Override]:
         return load_overrides(path)

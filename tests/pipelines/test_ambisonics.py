@@ -108,15 +108,10 @@ def test_silent_z_and_shape_errors(kemar, noise):
 
 def test_sofa_hrirs_give_the_same_decoder_as_the_same_data_built_in(kemar, tmp_path):
     """``--hrir sofa:PATH``: a SOFA file holding KEMAR (as SimpleFreeFieldHRIR) decodes like built-in KEMAR."""
-    import h5py
-
     from pipelines.hrir import load_hrirs
+    from tests.helpers.sofa import write_sofa
 
-    path = tmp_path / "kemar.sofa"
-    with h5py.File(path, "w") as f:
-        f["Data.IR"] = kemar.irs
-        f["SourcePosition"] = np.stack([kemar.azimuth_deg, kemar.elevation_deg, np.ones_like(kemar.azimuth_deg)], 1)
-        f["Data.SamplingRate"] = np.array([SR], dtype=np.float64)
+    path = write_sofa(tmp_path / "kemar.sofa", kemar.irs, kemar.azimuth_deg, kemar.elevation_deg, SR)
     sofa = load_hrirs(f"sofa:{path}")
     for decoder in ("magls", "vls8"):
         assert np.allclose(decoder_filters(decoder, sofa), decoder_filters(decoder, kemar))
