@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ccstereo.constants import HOP_LENGTH, N_FFT, TARGET_RMS, WIN_LENGTH
+from ccstereo.constants import HOP_LENGTH, LOUDNESS_EPS, N_FFT, SPEC_OFFSET, TARGET_RMS, WIN_LENGTH
 
 # librosa >= 0.10 pads with zeros when centering (what the official CCStereo code ran with); "reflect" is the
 # torch default and what older papers used.
@@ -61,6 +61,17 @@ def istft_ri(ri: torch.Tensor, length: int) -> torch.Tensor:
     return istft(ri_to_complex(ri), length)
 
 
+def network_spec(wave: torch.Tensor) -> torch.Tensor:
+    """What the networks eat and predict for ``wave [..., T]``: the real/imag STFT plus ``SPEC_OFFSET`` (released)."""
+    return stft_ri(wave) + SPEC_OFFSET
+
+
+def network_wave(ri: torch.Tensor, length: int) -> torch.Tensor:
+    """Waveform of a predicted ``[..., 2, F, T]`` spectrogram: ``SPEC_OFFSET`` off the real part, then iSTFT
+    (the released code subtracts it from the complex spectrogram, i.e. from the real part only)."""
+    return istft(torch.complex(ri.select(-3, 0).float() - SPEC_OFFSET, ri.select(-3, 1).float()), length)
+
+
 def complex_mul_ri(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Complex product of two ``[..., 2, F, T]`` real/imag tensors (the mask applied to the mono spectrogram)."""
     ar, ai = a.select(-3, 0), a.select(-3, 1)
@@ -73,11 +84,11 @@ def rms(x: torch.Tensor) -> torch.Tensor:
     return x.float().pow(2).mean(dim=(-2, -1)).sqrt()
 
 
-def normalise_rms(x: torch.Tensor, target: float = TARGET_RMS, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
+def normalise_rms(x: torch.Tensor, target: float = TARGET_RMS, eps: float = LOUDNESS_EPS) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale ``x [..., C, T]`` jointly over its channels to RMS ``target``; returns (scaled, gain).
 
     Training scales the stereo segment (SPEC 2); inference scales the mono window and divides the output by
-    ``gain`` afterwards. A silent input keeps its (zero) level instead of being blown up.
+    ``gain`` afterwards. The RMS is clamped to ``eps`` (released 1e-4), so a near-silent input is not blown up.
     """
     gain = target / rms(x).clamp_min(eps)
     return x * gain[..., None, None], gain
@@ -97,6 +108,7 @@ def from_mono_diff(mono: torch.Tensor, diff: torch.Tensor, dim: int = -2) -> tor
 
 
 def segment_specs(stereo_segment: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """RMS-normalised stereo segments ``[B, 2, 10080]`` -> (mono_spec, diff_spec), each ``[B, 2, 257, 64]``."""
+    """RMS-normalised stereo segments ``[B, 2, 10080]`` -> (mono_spec, diff_spec), each ``[B, 2, 257, 64]``
+    (:func:`network_spec`)."""
     mono, diff = to_mono_diff(stereo_segment)
-    return stft_ri(mono), stft_ri(diff)
+    return network_spec(mono), network_spec(diff)

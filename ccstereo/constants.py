@@ -9,6 +9,9 @@ from __future__ import annotations
 
 SEGMENT_SAMPLES = 10_080  # 0.63 s training / inference window
 TARGET_RMS = 0.1  # loudness of a segment (training) or of a window's mono (inference)
+LOUDNESS_EPS = 1e-4  # released: the RMS is clamped to at least 1e-4 before scaling to TARGET_RMS
+# released: a training segment starts uniformly in [0, 9.9 - 0.63) s of the 10 s clip
+MAX_SEGMENT_START = 148_320  # int((9.9 - 0.63) x 16,000); starts are drawn in [0, MAX_SEGMENT_START)
 
 # Crop fed to the network (from the 480x240 frame of the contract)
 CROP_WIDTH = 448
@@ -20,6 +23,7 @@ WIN_LENGTH = 400
 HOP_LENGTH = 160
 N_FREQ = N_FFT // 2 + 1  # 257
 N_SEGMENT_FRAMES = SEGMENT_SAMPLES // HOP_LENGTH + 1  # 64 STFT frames per segment
+SPEC_OFFSET = 1e-12  # released: added to the network's input spectrograms, taken off the real part before iSTFT
 
 # Inference
 OFFICIAL_HOP_SAMPLES = 1_008  # released CCStereo code: int(0.1 x SEGMENT_SAMPLES)
