@@ -119,6 +119,8 @@ def infer_command(video: Path, checkpoint: Path, output: Path, tdss: bool, hop: 
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {result.out_path} ({result.n_samples / SAMPLE_RATE:.2f} s, {result.n_windows} windows, "
                f"{result.n_frames} frames, tdss={'on' if tdss else 'off'}, hop={hop})")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if result.clipped:
         click.echo("warning: the output exceeded [-1, 1] and was clipped in the 16-bit file", err=True)
     if result.metrics is not None:

@@ -20,26 +20,24 @@ Library only: :func:`infer_file` is what ``ccs-infer`` (``ccstereo.cli``) runs.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 import torch
-import torch.nn.functional as F
 
 from ccstereo import frames as frames_lib
 from ccstereo.audio import from_mono_diff, istft_ri, normalise_rms, stft_ri
 from ccstereo.checkpoint import load_model
 from ccstereo.constants import CROP_HEIGHT, CROP_WIDTH, INFER_HOP_SAMPLES, SEGMENT_SAMPLES
 from ccstereo.metrics import compute_metrics
-from pipelines.contract import FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE
-from pipelines.io import atomic_write_bytes
-from pipelines.media import FrameSpec, MediaError, decode_audio, iter_frames
-from pipelines.probe import probe
+from ccstereo.streaming import FrameCursor, OverlapAdd, SampleBuffer, WavWriter
+from pipelines.clips import MAX_AV_MISMATCH_S
+from pipelines.contract import FPS, FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE
+from pipelines.media import FrameSpec, MediaError, iter_audio, iter_frames
+from pipelines.probe import MediaInfo, ProbeError, probe, truncation_problem
 
 TDSS_POSITIONS = frames_lib.TDSS_POSITIONS
 
@@ -120,7 +118,8 @@ def prepare_frame(frame: np.ndarray, frame_index: int, geometry: FrameGeometry, 
     """
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"a frame must be uint8 [H, W, 3], got {frame.dtype} {list(frame.shape)}")
-    img = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)
+    frame = np.ascontiguousarray(frame) if frame.flags.writeable else frame.copy()  # decoded frames are read-only
+    img = torch.from_numpy(frame).permute(2, 0, 1)
     if tdss:
         img = frames_lib.resize(img, geometry.resize)
         top, left = tdss_crop_origin(frame_index, geometry.resize, geometry.crop)
@@ -152,11 +151,11 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _checked_mono(mono: np.ndarray | torch.Tensor) -> torch.Tensor:
+def _checked_mono(mono: np.ndarray | torch.Tensor, allow_empty: bool = False) -> torch.Tensor:
     """``mono`` as a float32 CPU tensor ``[T]``; one clear error for anything else."""
     mono_t = torch.as_tensor(np.asarray(mono, dtype=np.float32) if not isinstance(mono, torch.Tensor) else mono)
     mono_t = mono_t.detach().float().cpu()
-    if mono_t.ndim != 1 or mono_t.numel() == 0:
+    if mono_t.ndim != 1 or (mono_t.numel() == 0 and not allow_empty):
         raise ValueError(f"mono must be a non-empty 1-D waveform, got shape {list(mono_t.shape)}")
     if not torch.isfinite(mono_t).all():
         raise ValueError("mono contains NaN or infinite samples")
@@ -181,25 +180,81 @@ def _window_diffs(model: torch.nn.Module, windows: torch.Tensor, images: torch.T
     return istft_ri(diff_spec.float(), SEGMENT_SAMPLES).cpu().double() / scale[:, None].double()
 
 
-def _averaged_diff(model: torch.nn.Module, padded: torch.Tensor, starts: list[int], frame_ids: list[int],
-                   images: dict[int, torch.Tensor], batch_size: int, device: torch.device) -> torch.Tensor:
-    """Float64 ``[len(padded)]``: every window's predicted difference, overlapping windows averaged."""
-    acc = torch.zeros(padded.numel(), dtype=torch.float64)
-    count = torch.zeros(padded.numel(), dtype=torch.float64)
+_UNCLAMPED = 1 << 62  # frame count given to segment_frame_index when the clamp is the frame source's job
+
+
+def binauralize_blocks(
+    mono_chunks: Iterable[np.ndarray | torch.Tensor],
+    frame_at: Callable[[int], tuple[int, np.ndarray]],
+    model: torch.nn.Module,
+    model_cfg: Any = None,
+    *,
+    hop: int = INFER_HOP_SAMPLES,
+    tdss: bool = True,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+    tail: str = "pad",
+) -> Iterator[np.ndarray]:
+    """The streaming form of :func:`binauralize`: ``mono`` arrives in chunks, frames on demand, and the binaural
+    output leaves as float32 ``[2, k]`` blocks in order, each as soon as no later window touches its samples.
+
+    ``frame_at(i)`` returns ``(j, frame)``: the frame a window centred in frame slot ``i`` gets, with ``j`` the
+    index it really has (the last frame holds to the end; :class:`ccstereo.streaming.FrameCursor` reads a
+    stream so). Memory is a batch of windows and its frames, whatever the length. The windows, their batches
+    and the order of the sums are those of :func:`binauralize`, so the output is the same to the bit.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    window_starts(SEGMENT_SAMPLES, hop, tail=tail)  # checks hop and tail before any work
+    geometry = frame_geometry(model_cfg)
+    dev = torch.device(device) if device is not None else _model_device(model)
+    mono, sums = SampleBuffer(), OverlapAdd()
+    images: dict[int, torch.Tensor] = {}
+    pending: list[int] = []
+    formed = 0  # the next start that fits in the samples seen (every tail has the starts that fit)
+
+    def run(batch: list[int]) -> None:
+        used = [frame_at(frames_lib.segment_frame_index(s, _UNCLAMPED)) for s in batch]
+        for j, frame in used:
+            if j not in images:
+                images[j] = prepare_frame(frame, j, geometry, tdss)  # each needed frame once
+        windows = torch.stack([mono.window(s, SEGMENT_SAMPLES) for s in batch])
+        diffs = _window_diffs(model, windows, torch.stack([images[j] for j, _ in used]), dev)
+        for s, d in zip(batch, diffs):
+            sums.add(s, d)
+        for j in [j for j in images if j < used[-1][0]]:  # later windows need this batch's last frame or later
+            del images[j]
+
+    def emit(until: int) -> Iterator[np.ndarray]:
+        if until > sums.base:
+            t0 = sums.base
+            diff = sums.take_until(until)
+            yield from_mono_diff(mono.window(t0, until - t0).double(), diff).float().numpy()
+            mono.release_before(until)
+
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            for b0 in range(0, len(starts), batch_size):
-                batch_starts = starts[b0 : b0 + batch_size]
-                windows = torch.stack([padded[s : s + SEGMENT_SAMPLES] for s in batch_starts])
-                batch_images = torch.stack([images[i] for i in frame_ids[b0 : b0 + batch_size]])
-                for s, d in zip(batch_starts, _window_diffs(model, windows, batch_images, device)):
-                    acc[s : s + SEGMENT_SAMPLES] += d
-                    count[s : s + SEGMENT_SAMPLES] += 1
+            for chunk in mono_chunks:
+                mono.extend(_checked_mono(chunk, allow_empty=True))
+                while formed + SEGMENT_SAMPLES <= mono.end:
+                    pending.append(formed)
+                    formed += hop
+                    if len(pending) == batch_size:
+                        run(pending)
+                        pending = []
+                        # windows still to come start after the last one formed: samples up to it are final
+                        yield from emit(formed - hop + 1)
+            n = mono.end
+            if n == 0:
+                raise ValueError("mono must be a non-empty 1-D waveform, got no samples")
+            pending += [s for s in window_starts(n, hop, tail=tail) if s > formed - hop]
+            for b0 in range(0, len(pending), batch_size):
+                run(pending[b0 : b0 + batch_size])
+            yield from emit(n)
     finally:
         model.train(was_training)
-    return acc / count
 
 
 def binauralize(
@@ -221,78 +276,83 @@ def binauralize(
 
     ``model(mono_spec [B, 2, 257, 64], frame [B, 3, h, w]) -> diff_spec [B, 2, 257, 64]`` (ARCHITECTURE.md);
     ``model_cfg`` supplies the frame sizes (``resize``, ``crop``); ``hop`` and ``tail`` place the windows
-    (:func:`window_starts`).
+    (:func:`window_starts`). Windows are independent and go through the model ``batch_size`` at a time.
     """
     mono_t = _checked_mono(mono)
     _check_frames(frames)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    geometry = frame_geometry(model_cfg)
-    dev = torch.device(device) if device is not None else _model_device(model)
+    last = len(frames) - 1
 
-    n = mono_t.numel()
-    starts = window_starts(n, hop, tail=tail)
-    # zeros past the end (a short clip, or tail="pad") are predicted like any sample and cut off afterwards
-    padded = F.pad(mono_t, (0, padded_length(n, starts) - n))
-    frame_ids = [frames_lib.segment_frame_index(s, len(frames)) for s in starts]
-    images = {i: prepare_frame(frames[i], i, geometry, tdss) for i in sorted(set(frame_ids))}  # each needed frame once
-    diff = _averaged_diff(model, padded, starts, frame_ids, images, batch_size, dev)[:n]
-    return from_mono_diff(mono_t.double(), diff).float().numpy()
+    def frame_at(i: int) -> tuple[int, np.ndarray]:
+        return min(i, last), frames[min(i, last)]
+
+    blocks = binauralize_blocks([mono_t], frame_at, model, model_cfg, hop=hop, tdss=tdss, batch_size=batch_size,
+                                device=device, tail=tail)
+    return np.concatenate(list(blocks), axis=1)
 
 
 # ----------------------------------------------------------------------------------------------------- I/O
 
 
-@dataclass
-class DecodedVideo:
-    """A video decoded for inference: 16 kHz mono (L + R), the stereo track if it had one, 10 fps frames."""
+@dataclass(frozen=True)
+class VideoInput:
+    """A video file checked for inference (an audio and a video stream, mono or stereo audio) and decoded on
+    demand with prepare's decoders (``pipelines.media``), so a frame at inference is timed and scaled as in
+    training. Nothing is decoded until a stream is iterated."""
 
-    mono: np.ndarray  # float32 [T]
-    stereo: np.ndarray | None  # float32 [2, T] when the source audio has two channels
-    frames: np.ndarray  # uint8 [N, FRAME_HEIGHT, FRAME_WIDTH, 3]
-    source_channels: int
+    path: Path
+    channels: int  # 1 or 2
+    info: MediaInfo
+
+    def mono_chunks(self, stereo_sink: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
+        """``mono = L + R`` float32 chunks (SPEC section 2); a mono track x stands for L = R = x, so mono = 2x
+        keeps the output at the source's level. Stereo chunks are also appended to ``stereo_sink``."""
+        total = 0
+        for chunk in iter_audio(self.path, in_channels=self.channels, out_channels=self.channels):
+            total += chunk.shape[1]
+            if stereo_sink is not None:
+                stereo_sink.append(chunk)
+            yield chunk[0] + chunk[1] if self.channels == 2 else 2 * chunk[0]
+        if total == 0:
+            raise ValueError(f"{self.path}: the audio stream decodes to no samples")
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """10 fps frames at 480x240, frame k on screen at k/10 (SPEC section 3.6)."""
+        return iter_frames(self.path, FrameSpec())
 
 
-def decode_video(path: str | Path) -> DecodedVideo:
-    """Decode a video file for :func:`binauralize`; stereo is downmixed to ``mono = L + R`` (SPEC section 2).
-
-    The decoders are those of ``ccs-data prepare``, so a frame at inference is timed and scaled as in training.
-    """
+def open_video(path: str | Path) -> VideoInput:
+    """Check ``path`` for :func:`infer_file`; every unreadable or unusable input is one ``ValueError`` line
+    (``FileNotFoundError`` when it does not exist)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    info = probe(path)
+    try:
+        info = probe(path)
+    except ProbeError as exc:
+        raise ValueError(str(exc)) from None
     if info.audio is None:
         raise ValueError(f"{path}: no audio stream")
+    if info.video is None:
+        raise ValueError(f"{path}: no video stream (an audio-only file cannot guide binauralisation)")
     channels = info.audio.channels
     if channels not in (1, 2):
         raise ValueError(f"{path}: {channels}-channel audio; ccs-infer takes mono or stereo (decode ambisonics "
                          "to binaural with ccs-data prepare first)")
-    try:
-        audio = decode_audio(path, in_channels=channels, out_channels=channels)
-        if audio.shape[1] == 0:
-            raise ValueError(f"{path}: the audio stream decodes to no samples")
-        frames = list(iter_frames(path, FrameSpec()))
-    except MediaError as exc:
-        raise ValueError(str(exc)) from None
-    if not frames:
-        raise ValueError(f"{path}: no video frames (an audio-only file cannot guide binauralisation)")
-    if channels == 2:
-        mono, stereo = audio[0] + audio[1], audio
-    else:
-        # a mono source stands for L = R = x, so mono = L + R = 2x keeps the output at the source's level
-        mono, stereo = 2 * audio[0], None
-    return DecodedVideo(mono=mono.astype(np.float32), stereo=stereo, frames=np.stack(frames),
-                        source_channels=channels)
+    return VideoInput(path, channels, info)
 
 
-def write_wav(path: str | Path, audio: np.ndarray) -> bool:
-    """Write ``[2, T]`` as 16-bit 16 kHz wav atomically; returns True when samples had to be clipped to [-1, 1]."""
-    clipped = bool(np.abs(audio).max() > 1.0)
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(audio, -1.0, 1.0).T, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    atomic_write_bytes(path, buf.getvalue())
-    return clipped
+def stream_warnings(source: VideoInput, audio_s: float, video_s: float) -> list[str]:
+    """Warnings naming the file: cut short (its packets end before the duration its header announces), or audio
+    and video lengths more than ``MAX_AV_MISMATCH_S`` apart (as prepare's ``av-length-mismatch``)."""
+    out = []
+    truncated = truncation_problem(source.path)
+    if truncated is not None:
+        out.append(f"{source.path}: {truncated}; the output covers what could be decoded")
+    if abs(audio_s - video_s) > MAX_AV_MISMATCH_S:
+        past = ("the last frame is held for the rest of the audio" if audio_s > video_s
+                else "the frames after the audio ends are not used")
+        out.append(f"{source.path}: audio lasts {audio_s:.2f} s, video {video_s:.2f} s; {past}")
+    return out
 
 
 @dataclass
@@ -303,6 +363,7 @@ class InferResult:
     n_windows: int
     clipped: bool
     metrics: dict[str, float] | None  # against the source's own stereo track (``compare``)
+    warnings: list[str] = field(default_factory=list)
 
 
 def infer_file(
@@ -317,15 +378,31 @@ def infer_file(
     device: str | None = None,
     tail: str = "pad",
 ) -> InferResult:
-    """``ccs-infer``: binauralise ``video`` with the model in ``checkpoint`` and write ``out`` (wav)."""
-    decoded = decode_video(video)
-    if compare and decoded.stereo is None:
-        raise ValueError(f"{video}: --compare needs a stereo audio track, the file has "
-                         f"{decoded.source_channels} channel(s)")
+    """``ccs-infer``: binauralise ``video`` with the model in ``checkpoint`` and write ``out`` (16-bit wav).
+
+    Streams: audio and frames are decoded as the windows need them and the output is written block by block
+    (the file appears when complete), so memory does not grow with the video's length; ``compare`` keeps the
+    audio (not the frames) to score it at the end.
+    """
+    source = open_video(video)
+    if compare and source.channels != 2:
+        raise ValueError(f"{source.path}: --compare needs a stereo audio track, the file has "
+                         f"{source.channels} channel(s)")
     model = load_model(checkpoint, device or "cpu")
-    audio = binauralize(decoded.mono, decoded.frames, model, model.cfg, hop=hop, tdss=tdss,
-                        batch_size=batch_size, tail=tail)
-    clipped = write_wav(out, audio)
-    metrics = compute_metrics(audio, decoded.stereo) if compare else None
-    return InferResult(Path(out), audio.shape[1], len(decoded.frames),
-                       len(window_starts(audio.shape[1], hop, tail=tail)), clipped, metrics)
+    stereo: list[np.ndarray] | None = [] if compare else None
+    output: list[np.ndarray] = []
+    cursor = FrameCursor(source.frames(), str(source.path))
+    try:
+        with WavWriter(out) as wav:
+            for block in binauralize_blocks(source.mono_chunks(stereo), cursor, model, model.cfg, hop=hop,
+                                            tdss=tdss, batch_size=batch_size, tail=tail):
+                wav.write(block)
+                if compare:
+                    output.append(block)
+            n_frames = cursor.count()
+    except MediaError as exc:
+        raise ValueError(str(exc)) from None
+    warnings = stream_warnings(source, wav.samples / SAMPLE_RATE, n_frames / FPS)
+    metrics = compute_metrics(np.concatenate(output, axis=1), np.concatenate(stereo, axis=1)) if compare else None
+    return InferResult(Path(out), wav.samples, n_frames, len(window_starts(wav.samples, hop, tail=tail)),
+                       wav.clipped, metrics, warnings)

@@ -3,13 +3,15 @@
 The filter graphs and argument lists are built with ffmpeg-python; the process is run here (``run_ffmpeg``, or a
 pipe for the frame stream).
 
-Nothing is written to disk here: audio comes back as one array, frames as a stream of [H, W, 3] uint8 arrays read
-from a raw ``rgb24`` pipe, so a long video never needs temporary image files or all its frames in memory.
+Nothing but ffmpeg's messages is written to disk here: audio comes back as one array (:func:`decode_audio`) or a
+stream of chunks (:func:`iter_audio`), frames as a stream of [H, W, 3] uint8 arrays read from a raw ``rgb24`` pipe
+(:func:`iter_frames`), so a long video never needs temporary image files or all its frames in memory.
 """
 
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,32 +147,61 @@ def iter_frames(
     Frames come straight from ffmpeg's stdout (raw rgb24); raises :class:`MediaError` if ffmpeg fails before the
     stream ends. Stopping the iteration early terminates ffmpeg.
     """
-    path = Path(path)
     limit = {"frames:v": max_frames} if max_frames is not None else {}
     output = spec.apply(_input(path, threads)["v:0"]).output("pipe:1", format="rawvideo", pix_fmt="rgb24", **limit)
-    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *_args(output)]
-    frame_bytes = spec.width * spec.height * 3
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    finished = False
-    try:
-        assert proc.stdout is not None
-        while True:
-            buf = proc.stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
-                break  # end of stream (a partial trailing frame cannot happen with rawvideo unless ffmpeg died)
-            yield np.frombuffer(buf, dtype=np.uint8).reshape(spec.height, spec.width, 3)
-        finished = True
-    finally:
-        if not finished:
-            proc.kill()
-        proc.stdout.close()  # type: ignore[union-attr]
-        stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""  # type: ignore[union-attr]
-        if proc.stderr:
-            proc.stderr.close()
-        rc = proc.wait()
-    if finished and rc != 0:
-        tail = " | ".join(stderr.strip().splitlines()[-3:])
-        raise MediaError(f"{path}: video cannot be decoded (ffmpeg exited with {rc}: {tail})")
+    for buf in _stream_stdout(path, "video", _args(output), spec.width * spec.height * 3):
+        yield np.frombuffer(buf, dtype=np.uint8).reshape(spec.height, spec.width, 3)
+
+
+def iter_audio(
+    path: str | Path,
+    *,
+    in_channels: int,
+    out_channels: int,
+    chunk_samples: int = SAMPLE_RATE,
+    sample_rate: int = SAMPLE_RATE,
+    threads: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Stream the first audio stream of ``path`` as float32 [out_channels, n] chunks of ``chunk_samples`` (the
+    last one shorter), decoded as :func:`decode_audio` does (stereo, mono or 4-channel ambiX)."""
+    if in_channels == 3:
+        raise MediaError(f"{path}: 3-channel audio is decoded whole (decode_audio), not streamed")
+    audio = audio_filter(_input(path, threads)["a:0"], in_channels, out_channels, sample_rate)
+    args = _args(audio.output("pipe:1", format="f32le", acodec="pcm_f32le"))
+    for buf in _stream_stdout(path, "audio", args, 4 * out_channels * chunk_samples, partial_last=True):
+        if len(buf) % (4 * out_channels):
+            raise MediaError(f"{path}: decoded audio is not a whole number of {out_channels}-channel frames")
+        yield np.frombuffer(buf, dtype="<f4").reshape(-1, out_channels).T.copy()
+
+
+def _stream_stdout(path: str | Path, what: str, args: list[str], block_bytes: int,
+                   partial_last: bool = False) -> Iterator[bytes]:
+    """Blocks of ``block_bytes`` from ffmpeg's stdout (and a shorter last one when ``partial_last``); ffmpeg's
+    stderr goes to a temporary file, so a chatty decoder can never fill a pipe and stall. Raises
+    :class:`MediaError` naming the file when ffmpeg fails; stopping early terminates ffmpeg."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
+    with tempfile.TemporaryFile() as errfile:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errfile, stdin=subprocess.DEVNULL)
+        finished = False
+        try:
+            assert proc.stdout is not None
+            while True:
+                buf = proc.stdout.read(block_bytes)
+                if len(buf) < block_bytes:
+                    if partial_last and buf:
+                        yield buf
+                    break  # end of stream (a partial raw video frame cannot happen unless ffmpeg died)
+                yield buf
+            finished = True
+        finally:
+            if not finished:
+                proc.kill()
+            proc.stdout.close()  # type: ignore[union-attr]
+            rc = proc.wait()
+        if finished and rc != 0:
+            errfile.seek(0)
+            tail = " | ".join(errfile.read().decode("utf-8", "replace").strip().splitlines()[-3:])
+            raise MediaError(f"{path}: {what} cannot be decoded (ffmpeg exited with {rc}: {tail})")
 
 
 def _rgb(stream: ffmpeg.nodes.FilterableStream, width: int, height: int) -> ffmpeg.nodes.FilterableStream:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from ccstereo import infer
@@ -22,7 +21,6 @@ from ccstereo.infer import (
 )
 from ccstereo.metrics import compute_metrics
 from pipelines.contract import FRAME_HEIGHT, FRAME_WIDTH, SAMPLE_RATE
-from tests.helpers.media import make_video
 
 GEO = FrameGeometry(resize=(24, 48), crop=(16, 40))  # small frames keep the tests fast
 
@@ -185,31 +183,3 @@ def test_bad_inputs_raise():
         binauralize(np.zeros(100), np.zeros((0, 30, 60, 3), np.uint8), ZeroModel(), GEO)
     with pytest.raises(ValueError, match="crop"):
         infer.frame_geometry({"resize": (10, 10), "crop": (20, 20)})
-
-
-def test_decode_video_and_oracle_on_a_real_file(tmp_path):
-    video = tmp_path / "clip.mp4"
-    make_video(video)
-    dec = infer.decode_video(video)
-    assert dec.source_channels == 2 and dec.stereo is not None
-    assert dec.frames.shape[1:] == (FRAME_HEIGHT, FRAME_WIDTH, 3) and dec.frames.dtype == np.uint8
-    assert 19 <= len(dec.frames) <= 21
-    assert abs(dec.mono.size - 2 * SAMPLE_RATE) < 0.05 * SAMPLE_RATE
-    np.testing.assert_allclose(dec.mono, dec.stereo[0] + dec.stereo[1], atol=1e-7)
-    assert np.abs(dec.stereo[0] - dec.stereo[1]).mean() > 0.01  # the two channels differ
-    oracle = OracleModel(dec.stereo, dec.frames, 1600, True)
-    out = binauralize(dec.mono, dec.frames, oracle, GEO, hop=1600)
-    assert np.abs(out - dec.stereo).max() < 1e-5 * np.abs(dec.stereo).max()
-    assert not infer.write_wav(tmp_path / "out.wav", out)
-    back, sr = sf.read(tmp_path / "out.wav", dtype="float32")
-    assert sr == SAMPLE_RATE and back.shape == (out.shape[1], 2)
-    np.testing.assert_allclose(back.T, out, atol=1 / 32767 + 1e-6)
-
-
-def test_decode_mono_video_and_missing_file(tmp_path):
-    video = tmp_path / "mono.mp4"
-    make_video(video, 1.0, stereo=False)
-    dec = infer.decode_video(video)
-    assert dec.source_channels == 1 and dec.stereo is None
-    with pytest.raises(FileNotFoundError, match="nope.mp4"):
-        infer.decode_video(tmp_path / "nope.mp4")
