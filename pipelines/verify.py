@@ -4,22 +4,29 @@ Checks: each sample has the audio (16 kHz, 16-bit FLAC, 160,000 x 2), 100 frames
 member with the contract's fields (:func:`pipelines.shards.check_sample`); every shard has an index file that
 matches its tar headers, and every member's bytes match the index's sha256; no key appears twice; the shard keys
 are exactly the kept clips of ``clips.jsonl``; every key of every split list exists exactly once in the shards
-and the split lists agree with the manifest. Problems are collected (never raised) so one run reports all of them.
+and the split lists agree with the manifest; the frames of 360 clips no longer show the cubemap layout
+(:func:`cubemap_problems`, with full frame decoding). Problems are collected (never raised) so one run reports all
+of them.
 """
 
 from __future__ import annotations
 
+import io
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
-from pipelines.contract import DatasetLayout
+from pipelines.contract import META_MEMBER, DatasetLayout, frame_member
 from pipelines.io import read_jsonl
+from pipelines.projection import LABELS, cubemap_structure
 from pipelines.shard import split_lists
-from pipelines.shards import check_index, check_sample, member_digest
+from pipelines.shards import check_index, check_jpeg, check_sample, member_digest
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,35 @@ def _digest_problems(key: str, members: dict[str, bytes], digests: dict[str, str
     return errs
 
 
+CUBEMAP_CHECK_FRAMES = (0, 50, 99)  # frames of a 360 clip the cubemap check looks at
+
+
+def cubemap_problems(members: dict[str, bytes]) -> list[str]:
+    """A 360 clip whose prepared (equirectangular) frames still show the EAC layout: the projection decision
+    let unconverted cubemap frames through (SPEC 3.5); the detector of ``pipelines.projection`` judges them."""
+    try:
+        meta = json.loads(members.get(META_MEMBER, b"{}"))
+    except (ValueError, UnicodeDecodeError):
+        return []  # check_sample reports the broken JSON
+    if not isinstance(meta, dict) or meta.get("projection") not in LABELS:
+        return []
+    frames = []
+    for k in CUBEMAP_CHECK_FRAMES:
+        data = members.get(frame_member(k))
+        if data is None or check_jpeg(data, decode=False) is not None:
+            continue  # check_sample reports missing and malformed frames
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                frames.append(np.asarray(im.convert("RGB")))
+        except (OSError, ValueError):
+            continue
+    found = cubemap_structure(frames)
+    if found is None:
+        return []
+    return [f"frames still show a cubemap (EAC) layout (evidence {found.scores['evidence']:.2f}, confidence "
+            f"{found.confidence:.4f}) although prepared as {meta['projection']}: unconverted EAC frames"]
+
+
 def _check_shard(shard: Path, dataset: str, seen: Counter[str], decode_frames: bool) -> list[Problem]:
     """Problems of one shard, read with plain webdataset; counts its keys into ``seen``."""
     import webdataset as wds  # heavy import (it loads torch); only verify needs it
@@ -57,6 +93,8 @@ def _check_shard(shard: Path, dataset: str, seen: Counter[str], decode_frames: b
             n += 1
             members = {k: v for k, v in sample.items() if not k.startswith("__")}
             errs = check_sample(members, dataset, decode_frames=decode_frames)
+            if decode_frames:
+                errs += cubemap_problems(members)
             if digests:
                 errs += _digest_problems(key, members, digests)
             problems += [Problem(f"{shard.name}:{key}", err) for err in errs]

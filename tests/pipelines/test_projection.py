@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from pipelines import sphere
+from pipelines.contract import frame_member
 from pipelines.media import grab_frames
 from pipelines.projection import (
     DETECT_HEIGHT,
@@ -20,8 +23,10 @@ from pipelines.projection import (
     load_overrides,
     metadata_label,
 )
+from pipelines.shards import jpeg_bytes
 from pipelines.synth.encode import VideoFormat, encode_media
 from pipelines.synth.textures import panorama, yawed
+from pipelines.verify import CUBEMAP_CHECK_FRAMES, cubemap_problems
 from tests.helpers.prepare_world import convert_image
 
 
@@ -128,6 +133,21 @@ def test_cubemap_structure_flags_unconverted_eac_frames(pano):
     assert found is not None and found.label == "EAC"
     assert cubemap_structure([converted]) is None
     assert cubemap_structure([convert_image(pano, "scale=480:240:flags=area", 480, 240)]) is None
+
+
+def test_verify_flags_prepared_360_clips_that_still_show_a_cubemap(pano):
+    eac = convert_image(pano, "v360=input=e:output=eac:w=960:h=640", 960, 640)
+    squashed = convert_image(eac, "scale=480:240:flags=area", 480, 240)
+    converted = convert_image(eac, "v360=input=eac:output=e:w=480:h=240", 480, 240)
+
+    def members(frame, projection):
+        meta = json.dumps({"projection": projection}).encode()
+        return {"json": meta, **{frame_member(k): jpeg_bytes(frame) for k in CUBEMAP_CHECK_FRAMES}}
+
+    problems = cubemap_problems(members(squashed, "ER"))
+    assert len(problems) == 1 and "cubemap (EAC) layout" in problems[0] and "prepared as ER" in problems[0]
+    assert cubemap_problems(members(converted, "EAC")) == []
+    assert cubemap_problems(members(squashed, None)) == []  # ordinary video: nothing to check
 
 
 def test_metadata_labels():
