@@ -6,7 +6,7 @@ WORK ?= work
 SEED ?= 0
 PORT ?= 8765
 
-.PHONY: setup test demo clean
+.PHONY: setup browser test demo clean
 
 setup: $(VENV)/.installed
 
@@ -19,7 +19,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-test: setup
+# The report test drives a real browser: Chromium and its WebDriver from Debian, installed here so that a fresh
+# machine (CI runs as root) needs nothing by hand; already installed, this does nothing.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+
+test: setup browser
 	$(PY) -m pytest -q
 
 demo: setup

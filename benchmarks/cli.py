@@ -11,6 +11,7 @@ import click
 
 from benchmarks.demo import run_demo
 from benchmarks.fetch_speed import measure_fetch
+from benchmarks.html_report import rebuild
 from benchmarks.infer_speed import measure_inference
 from benchmarks.loader_throughput import measure_loader
 from benchmarks.metrics_speed import measure_metrics
@@ -34,10 +35,12 @@ def main() -> None:
     """Reproduce Tables 1-6 of the CCStereo paper (and a synthetic-world table) on sharded datasets.
 
     Each table knows its dataset, split protocol, splits, metric columns and methods. `run` trains (or loads)
-    every method per split, evaluates every test clip with sliding-window inference and the SPEC section 10
-    metrics, and writes per-split CSV/JSON, summary.json, report.md and plots to OUT/table-<N>/, next to the
-    paper's numbers. `import-released` converts the authors' released model for `run --checkpoints`. `demo`
-    runs the whole toolkit on the built-in synthetic world; `speed` holds the throughput benchmarks.
+    every method per split, evaluates every test clip with sliding-window inference, the SPEC section 10
+    metrics and the spatial ones beyond the paper, and writes per-split CSV/JSON, summary.json, report.md,
+    plots and report.html (a listening report) to OUT/table-<N>/, next to the paper's numbers; `report`
+    rebuilds them for an existing run. `import-released` converts the authors' released model for
+    `run --checkpoints`. `demo` runs the whole toolkit on the built-in synthetic world; `speed` holds the
+    throughput benchmarks.
     """
 
 
@@ -71,11 +74,14 @@ def main() -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Inference windows per forward pass.")
+@click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The synthetic world's truth.jsonl: adds the localisation error (LOC, degrees) of single-source "
+                   "clips to the spatial metrics.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the estimated compute (from a training step "
                                               "measured now), run nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_cmd(table, root, out, splits, methods, checkpoints, preset, max_steps, train_batch_size, hop, pad_mode,
-            select_on, seed, device, batch_size, dry_run, quiet) -> None:
+            select_on, seed, device, batch_size, truth, dry_run, quiet) -> None:
     """Train/evaluate one table and write its reports (finished splits are skipped on a rerun)."""
     try:
         cfg = BenchConfig(
@@ -83,7 +89,7 @@ def run_cmd(table, root, out, splits, methods, checkpoints, preset, max_steps, t
             methods=tuple(methods) or None, checkpoints=parse_checkpoint_args(checkpoints), preset=preset,
             max_steps=max_steps, train_batch_size=train_batch_size, hop=hop, pad_mode=pad_mode,
             select_on=select_on, seed=seed, device=device, batch_size=batch_size, dry_run=dry_run,
-            progress=not quiet,
+            progress=not quiet, truth=None if truth is None else str(truth),
         )
         result = run_table(cfg)
     except (ValueError, FileNotFoundError) as exc:
@@ -92,7 +98,7 @@ def run_cmd(table, root, out, splits, methods, checkpoints, preset, max_steps, t
         click.echo(json.dumps(result, indent=1))
         return
     target = cfg.table_dir(result["table"])
-    click.echo(f"wrote {target / 'report.md'} and {target / 'summary.json'}")
+    click.echo(f"wrote {target / 'report.md'}, {target / 'report.html'} and {target / 'summary.json'}")
     for sec in result["sections"]:
         for m in sec["methods"]:
             vals = "  ".join(f"{c} {m['mean'][c]:.4f}" for c in result["columns"])
@@ -114,6 +120,26 @@ def import_released_cmd(src: Path, dst: Path, trust_pickle: bool) -> None:
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(describe(result))
+
+
+@main.command("report")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Data root of the run (default: the one its summary.json names).")
+@click.option("--device", default="cpu", show_default=True, help="Where the chosen clips are predicted again.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Inference windows per forward pass.")
+def report_cmd(out: Path, root: Path | None, device: str, batch_size: int) -> None:
+    """Rebuild the reports of an existing run: OUT is a table folder (OUT/table-<N>) or a run's --out folder.
+
+    From the finished per-split records: summary.json, splits.csv, report.md, plots and report.html (the
+    chosen clips are predicted again with the checkpoints the records name)."""
+    try:
+        pages = rebuild(out, root=root, device=device, batch_size=batch_size)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for page in pages:
+        click.echo(f"wrote {page} and {page.with_name('report.md')}")
 
 
 @main.command("tables")

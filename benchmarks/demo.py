@@ -7,7 +7,8 @@
 3. fetch, prepare, shard and verify the four datasets (``--datasets`` for fewer) into ``DIR/data`` through the
    same library functions ``ccs-data`` calls (each stage resumes: a rerun redoes nothing that is done);
 4. ``ccs-bench run --table synthetic`` into ``DIR/bench``: Mono-Mono, Mono2Binaural, CCStereo (cpu-small) and
-   CCStereo with frames shuffled across clips; the report is ``DIR/bench/table-synthetic/report.md``.
+   CCStereo with frames shuffled across clips, with the localisation error from the world's ``truth.jsonl``;
+   the reports are ``DIR/bench/table-synthetic/report.md`` and ``report.html`` (listening report).
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ def run_demo(work: Path, *, seed: int, port: int, size: str, datasets: Sequence[
     data = build_data(work, seed, port, size, tuple(datasets), progress=progress)
     _say("[4/4] ccs-bench run --table synthetic")
     summary = run_table(BenchConfig(table="synthetic", root=str(data), out=str(work / "bench"), seed=seed,
-                                    max_steps=max_steps, progress=progress))
+                                    max_steps=max_steps, progress=progress, truth=str(work / "world" / "truth.jsonl")))
     report = work / "bench" / "table-synthetic" / "report.md"
     rows = {m["method"]: m["mean"] for m in summary["sections"][0]["methods"]}
-    return {"report": str(report), "seconds": round(time.perf_counter() - t0, 1),
+    return {"report": str(report), "html": str(report.with_name("report.html")),
+            "seconds": round(time.perf_counter() - t0, 1),
             "STFT": {k: round(v["STFT"], 4) for k, v in rows.items()}}
 
 

@@ -11,9 +11,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from benchmarks.localisation import Localiser
 from benchmarks.tables import MethodSpec, Section
 from ccstereo.infer import JpegFrames, binauralize
-from ccstereo.metrics import METRIC_NAMES, compute_metrics_batch
+from ccstereo.metrics import LOC, METRIC_NAMES, SPATIAL_NAMES, compute_metrics_batch
 from pipelines.shards import Clip, iter_clips, list_shards, read_split_keys
 
 METRIC_CHUNK = 4  # test clips scored together by the batched metrics (4 is fastest on CPU: cache)
@@ -36,9 +37,11 @@ def evaluate_split(
     device: torch.device,
     progress: bool = True,
     example: ExampleHook | None = None,
+    localiser: Localiser | None = None,
 ) -> list[dict[str, Any]]:
     """Per-clip metrics of ``spec`` on every test clip of one split (sorted by key).
 
+    Each clip is scored with the six metrics and the spatial ones, and with LOC when a ``localiser`` is given.
     ``model=None`` is Mono-Mono (L = R = mono / 2). With ``spec.shuffle_frames`` each clip is paired with the
     frames of the next test clip in key order (the last with the first): same network, wrong picture.
     """
@@ -62,7 +65,7 @@ def evaluate_split(
 
     rows: list[dict[str, Any]] = []
     for chunk in _chunks(predictions(), METRIC_CHUNK):
-        rows += score(chunk, pad_mode)
+        rows += score(chunk, pad_mode, localiser)
     missing = sorted(set(keys) - {r["key"] for r in rows})
     if missing:
         raise ValueError(f"{section.key} split {split}: {len(missing)} test clip(s) not found in the shards, "
@@ -80,11 +83,18 @@ def predict(clip: Clip, frames: list[bytes], model: torch.nn.Module | None, mode
                        device=device)
 
 
-def score(chunk: list[tuple[str, np.ndarray, np.ndarray]], pad_mode: str) -> list[dict[str, Any]]:
-    """One row per ``(key, prediction, ground truth)``: the key and every metric, scored as one batch."""
+def score(chunk: list[tuple[str, np.ndarray, np.ndarray]], pad_mode: str, localiser: Localiser | None = None
+          ) -> list[dict[str, Any]]:
+    """One row per ``(key, prediction, ground truth)``: the key and every metric (the paper's and the spatial
+    ones, scored as one batch; LOC from ``localiser``)."""
     m = compute_metrics_batch(np.stack([p for _, p, _ in chunk]), np.stack([t for _, _, t in chunk]),
-                              pad_mode=pad_mode, chunk=METRIC_CHUNK)
-    return [{"key": key, **{name: float(m[name][i]) for name in METRIC_NAMES}} for i, (key, _, _) in enumerate(chunk)]
+                              pad_mode=pad_mode, chunk=METRIC_CHUNK, spatial=True)
+    rows = [{"key": key, **{name: float(m[name][i]) for name in (*METRIC_NAMES, *SPATIAL_NAMES)}}
+            for i, (key, _, _) in enumerate(chunk)]
+    if localiser is not None:
+        for row, (key, pred, true) in zip(rows, chunk):
+            row[LOC] = localiser(key, pred, true)
+    return rows
 
 
 def shuffled_pairs(clips: Iterable[Clip]) -> Iterator[tuple[Clip, list[bytes]]]:

@@ -6,6 +6,7 @@ Layout of ``OUT/table-<N>/`` (the table folder)::
     runs/<dataset>-<protocol>-<split>/<method>/              training runs (checkpoints, logs)
     plots/bars.png, plots/spectrogram-<...>.png               plots
     splits.csv, summary.json, report.md                       aggregate reports
+    report.html, listen/                                      listening report and its media (opens from file://)
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class BenchConfig:
     dry_run: bool = False
     progress: bool = True
     spectrogram_examples: bool = True  # one Fig. 10 style plot per (section, method), first split, first clip
+    truth: str | None = None  # the synthetic world's truth.jsonl: adds the localisation error (LOC)
+    listening_report: bool = True  # report.html with chosen clips to listen to (benchmarks.html_report)
 
     def __post_init__(self) -> None:
         if self.pad_mode not in PAD_MODES:
@@ -52,6 +55,8 @@ class BenchConfig:
             raise ValueError(f"hop must be between 1 and {SEGMENT_SAMPLES} samples, got {self.hop}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.truth is not None and not Path(self.truth).is_file():
+            raise ValueError(f"truth file {self.truth} does not exist (the synthetic world's truth.jsonl)")
 
     def table_dir(self, table: str) -> Path:
         """``OUT/table-<N>/``, where everything of table ``table`` goes."""

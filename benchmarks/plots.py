@@ -1,85 +1,73 @@
-"""Plots of a table run: bars of every method against the paper's rows, and Fig. 10 style spectrograms.
+"""Plots of a table run: bars of every method against the paper's rows, and log-magnitude spectrograms of L - R.
 
-Figures are built with :class:`matplotlib.figure.Figure` (no pyplot): no global backend or figure registry,
-and the PNG renderer is chosen by the file format.
+Bars: one row of panels per section, one panel per column (the paper's, then those beyond it); this run's
+methods in blue with the spread over splits as error bars and every split's value as a dot, the paper's number
+for the same method as a black diamond, the paper's other rows as grey bars. Method names are written once, on
+the left of each row, and the figure is laid out (constrained layout, tight bounding box) so that no label is
+cut. Figures are :class:`matplotlib.figure.Figure` objects (no pyplot); PNGs are reproducible byte for byte.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 
-from ccstereo.audio import stft
-from pipelines.io import atomic_write_bytes
+from ccstereo.clip_figures import plot_difference_spectrograms, save_png
+
+OURS, PAPER_OTHER, PAPER_MARK = "tab:blue", "0.72", "black"
+
+
+def _bar_rows(sec: dict[str, Any], c: str) -> list[dict[str, Any]]:
+    """The bars of one panel: this run's methods, then the paper's rows of methods this run did not produce."""
+    ours = {m["method"] for m in sec["methods"]}
+    rows = [{"label": f"{m['method']} (ours)", "value": m["mean"][c], "err": m["std"][c],
+             "splits": [v[c] for v in m["per_split"].values()], "paper": (m.get("paper") or {}).get(c),
+             "colour": OURS} for m in sec["methods"]]
+    rows += [{"label": f"{r['method']} (paper)", "value": r["values"][c], "err": 0.0, "splits": [], "paper": None,
+              "colour": PAPER_OTHER}
+             for r in sec["paper_rows"] if r["method"] not in ours and r["values"].get(c) is not None]
+    return rows
 
 
 def plot_bars(summary: dict[str, Any], path: Path) -> Path:
-    """One panel per column: this run's methods (mean ± std) beside every paper row of the same dataset."""
-    cols = summary["columns"]
-    nsec = len(summary["sections"])
-    fig = Figure(figsize=(3.2 * len(cols), 3.6 * nsec))
-    axes = fig.subplots(nsec, len(cols), squeeze=False)
-    for si, sec in enumerate(summary["sections"]):
+    """One panel per (section, column): this run (mean, spread, splits) beside the paper's numbers."""
+    cols = [*summary["columns"], *summary.get("beyond_paper_columns", [])]
+    beyond = set(summary.get("beyond_paper_columns", []))
+    sections = summary["sections"]
+    n_rows = max([len(_bar_rows(sec, cols[0])) for sec in sections] + [1])
+    fig = Figure(figsize=(2.3 * len(cols) + 3.0, (0.28 * n_rows + 1.3) * len(sections) + 0.6), layout="constrained")
+    axes = fig.subplots(len(sections), len(cols), squeeze=False)
+    for si, sec in enumerate(sections):
+        labels = [r["label"] for r in _bar_rows(sec, cols[0])]
         for ci, c in enumerate(cols):
             ax = axes[si][ci]
-            labels, vals, errs, colours = [], [], [], []
-            for m in sec["methods"]:
-                labels.append(f"{m['method']} (ours)")
-                vals.append(m["mean"][c])
-                errs.append(m["std"][c])
-                colours.append("tab:blue")
-            for r in sec["paper_rows"]:
-                v = r["values"].get(c)
-                if v is not None:
-                    labels.append(f"{r['method']} (paper)")
-                    vals.append(v)
-                    errs.append(0.0)
-                    colours.append("tab:gray")
+            rows = {r["label"]: r for r in _bar_rows(sec, c)}
             y = np.arange(len(labels))
-            ax.barh(y, vals, xerr=errs, color=colours)
-            ax.set_yticks(y, labels, fontsize=6)
-            ax.invert_yaxis()
-            ax.set_title(f"{sec['dataset']} {c} {'↓' if summary['lower_is_better'][c] else '↑'}", fontsize=8)
+            for yi, label in zip(y, labels):
+                r = rows.get(label)
+                if r is None or r["value"] is None or not np.isfinite(r["value"]):
+                    continue
+                ax.barh(yi, r["value"], xerr=r["err"] or None, color=r["colour"], height=0.7,
+                        error_kw={"elinewidth": 1.0, "capsize": 2.5})
+                if r["splits"]:
+                    ax.plot(r["splits"], [yi] * len(r["splits"]), "o", color="navy", markersize=2.5)
+                if r["paper"] is not None:
+                    ax.plot([r["paper"]], [yi], "D", color=PAPER_MARK, markersize=5)
+            ax.set_yticks(y, labels if ci == 0 else [""] * len(labels), fontsize=7)
+            ax.set_ylim(len(labels) - 0.5, -0.5)
+            arrow = "↓" if summary["lower_is_better"][c] else "↑"
+            ax.set_title(f"{c}{'†' if c in beyond else ''} {arrow}", fontsize=8)
             ax.tick_params(axis="x", labelsize=6)
-    fig.tight_layout()
-    return _save(fig, path)
+        axes[si][0].set_ylabel(f"{sec['dataset']} ({sec['protocol']})", fontsize=8)
+    fig.suptitle(f"Table {summary['table']}: bars = this run (mean, error bar = std over splits, dots = splits); "
+                 "◆ = the paper's number for the method; grey = the paper's other rows; † = beyond the paper",
+                 fontsize=8)
+    return save_png(fig, path)
 
 
 def plot_spectrograms(pred: np.ndarray, true: np.ndarray, title: str, path: Path) -> Path:
-    """Ground truth / prediction / squared error of the difference spectrogram, real and imaginary parts
-    (the layout of the paper's Fig. 10), for one clip ``[2, T]``."""
-    gt, pr = _difference_spectrogram(true), _difference_spectrogram(pred)
-    fig = Figure(figsize=(8, 11))
-    axes = fig.subplots(6, 1, sharex=True)
-    panels = [("GT real", gt.real), ("Pred real", pr.real), ("MSE real", (gt.real - pr.real) ** 2),
-              ("GT imag", gt.imag), ("Pred imag", pr.imag), ("MSE imag", (gt.imag - pr.imag) ** 2)]
-    for ax, (name, data) in zip(axes, panels):
-        shown = np.log1p(np.abs(data) * 10.0) * (1.0 if name.startswith("MSE") else np.sign(data))
-        lim = float(np.abs(shown).max()) or 1.0
-        cmap, vmin = ("magma", 0.0) if name.startswith("MSE") else ("RdBu_r", -lim)
-        ax.imshow(shown, origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=lim)
-        ax.set_ylabel(name, fontsize=8)
-        ax.tick_params(labelsize=6)
-    axes[0].set_title(title, fontsize=9)
-    axes[-1].set_xlabel("STFT frame (10 ms)", fontsize=8)
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def _difference_spectrogram(x: np.ndarray) -> np.ndarray:
-    """STFT of L - R after peak normalisation (as the metrics see the clip)."""
-    x = x / max(1e-20, float(np.abs(x).max()))
-    return stft(torch.from_numpy(np.ascontiguousarray(x[0] - x[1], dtype=np.float32))).numpy()
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    buf = io.BytesIO()
-    # a fixed Software tag and no timestamp: the same numbers give the same bytes
-    fig.savefig(buf, format="png", dpi=90, metadata={"Software": "ccstereo-toolkit"})
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    """Truth, prediction and error of the difference spectrogram in dB (log magnitude), for one clip ``[2, T]``."""
+    return plot_difference_spectrograms(pred, true, title, path)

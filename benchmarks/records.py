@@ -15,6 +15,7 @@ import torch
 from benchmarks.plan import BenchConfig, Job
 from benchmarks.tables import MethodSpec, Section, TablePreset
 from ccstereo.config import ModelConfig
+from ccstereo.metrics import SCORING_VERSION
 from ccstereo.provenance import device_description, git_commit, package_versions
 from pipelines.contract import DatasetLayout
 from pipelines.io import sha256_file
@@ -24,7 +25,8 @@ from pipelines.spec import MANIFEST_DIR
 def eval_settings(cfg: BenchConfig, spec: MethodSpec, checkpoint_sha: str | None) -> dict[str, Any]:
     """What makes a finished result stale when it changes (see ``benchmarks.run``)."""
     return {"hop": cfg.hop, "pad_mode": cfg.pad_mode, "tdss": spec.tdss, "shuffle_frames": spec.shuffle_frames,
-            "checkpoint_sha256": checkpoint_sha}
+            "checkpoint_sha256": checkpoint_sha, "scoring": SCORING_VERSION,
+            "truth_sha256": sha256_file(cfg.truth) if cfg.truth else None}
 
 
 def finished_result(path: Path) -> dict[str, Any] | None:

@@ -21,6 +21,8 @@ from benchmarks import report
 from benchmarks.checkpoints import Trained, checkpoint_for
 from benchmarks.dryrun import dry_run
 from benchmarks.evaluate import ExampleHook, evaluate_split
+from benchmarks.html_report import write_html_report
+from benchmarks.localisation import Localiser, make_localiser
 from benchmarks.plan import BenchConfig, Job, plan
 from benchmarks.plots import plot_spectrograms
 from benchmarks.records import eval_settings, finished_result, result_record, run_metadata, utc_now
@@ -42,6 +44,7 @@ class _TableRun:
     device: torch.device
     trained: Trained = field(default_factory=dict)
     examples_done: set[tuple[str, str]] = field(default_factory=set)  # (section key, method) plotted already
+    localisers: dict[str, Localiser] = field(default_factory=dict)  # dataset -> LOC from cfg.truth
 
 
 def run_table(cfg: BenchConfig) -> dict[str, Any]:
@@ -68,7 +71,11 @@ def run_table(cfg: BenchConfig) -> dict[str, Any]:
         _log(cfg, f"done {job.split_dir} {job.method.name}: STFT {result['metrics']['STFT']:.4f} "
                   f"({result['n_clips']} clips)")
     meta = run_metadata(cfg, preset, jobs, results, preset_name=preset_name, device=run.device, started=started)
-    return report.write_reports(run.table_dir, preset, results, meta)
+    summary = report.write_reports(run.table_dir, preset, results, meta)
+    if cfg.listening_report:
+        write_html_report(run.table_dir, summary, results, root=Path(cfg.root), device=run.device, seed=cfg.seed,
+                          batch_size=cfg.batch_size)
+    return summary
 
 
 def _run_job(run: _TableRun, job: Job) -> dict[str, Any]:
@@ -80,10 +87,20 @@ def _run_job(run: _TableRun, job: Job) -> dict[str, Any]:
     t0 = time.perf_counter()
     clips = evaluate_split(Path(cfg.root), job.section, job.split, job.method, model, model_cfg, hop=cfg.hop,
                            pad_mode=cfg.pad_mode, batch_size=cfg.batch_size, device=run.device,
-                           progress=cfg.progress, example=_example_plot(run, job))
+                           progress=cfg.progress, example=_example_plot(run, job), localiser=_localiser(run, job))
     return result_record(cfg, run.preset, job, run.preset_name, clips=clips, metrics=mean_metrics(clips),
                          checkpoint=ckpt, model_cfg=model_cfg, eval_seconds=time.perf_counter() - t0,
                          device=run.device, checkpoint_provenance=provenance)
+
+
+def _localiser(run: _TableRun, job: Job) -> Localiser | None:
+    """LOC for the job's dataset from ``--truth`` (read once per dataset), or None without a truth file."""
+    if run.cfg.truth is None:
+        return None
+    dataset = job.section.dataset
+    if dataset not in run.localisers:
+        run.localisers[dataset] = make_localiser(Path(run.cfg.truth), dataset)
+    return run.localisers[dataset]
 
 
 def _example_plot(run: _TableRun, job: Job) -> ExampleHook | None:

@@ -16,6 +16,7 @@ from ccstereo.audio import DEFAULT_PAD_MODE
 from ccstereo.config import ARCHS, PRESETS, preset
 from ccstereo.constants import INFER_HOP_SAMPLES, SEGMENT_SAMPLES
 from ccstereo.infer import infer_file
+from ccstereo.infer_report import write_infer_report
 from ccstereo.train import train
 from pipelines.contract import SAMPLE_RATE
 
@@ -104,8 +105,11 @@ def train_command(root, dataset, protocol, split, preset_name, out, max_steps, e
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
               help="Windows per forward pass.")
 @click.option("--device", default=None, help="torch device (default: cpu).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write a listening page to REPORT/report.html (+ REPORT/listen/): input frames, mono, the "
+                   "prediction, and with a stereo input the ground truth, the error and the metrics; the first 60 s.")
 def infer_command(video: Path, checkpoint: Path, output: Path, tdss: bool, hop: int, compare: bool, batch_size: int,
-                  device: str | None) -> None:
+                  device: str | None, report_dir: Path | None) -> None:
     """Binauralise VIDEO (any file ffmpeg reads, with mono or stereo audio) with a trained model.
 
     The audio is decoded to 16 kHz (stereo is downmixed to mono = L + R), the frames are read at 10 fps and
@@ -115,6 +119,11 @@ def infer_command(video: Path, checkpoint: Path, output: Path, tdss: bool, hop: 
     try:
         result = infer_file(video, checkpoint, output, hop=hop, tdss=tdss, compare=compare,
                             batch_size=batch_size, device=device)
+        if report_dir is not None:
+            page = write_infer_report(video, result.out_path, report_dir, {
+                "video": video, "checkpoint": checkpoint, "output": result.out_path, "hop": hop,
+                "tdss": "on" if tdss else "off"})
+            click.echo(f"wrote {page}")
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {result.out_path} ({result.n_samples / SAMPLE_RATE:.2f} s, {result.n_windows} windows, "

@@ -43,6 +43,7 @@ PAD_MODES: tuple[str, ...] = ("constant", "reflect")
 LOC = "LOC"
 BEYOND_PAPER: tuple[str, ...] = (*SPATIAL_NAMES, LOC)
 BEYOND_HIGHER_IS_BETTER: frozenset[str] = frozenset({"SWAP"})
+SCORING_VERSION = "paper+spatial-1"  # what a scored clip holds; results scored otherwise are redone
 
 PEAK_FLOOR = 1e-20  # peak normalisation guard for an all-zero signal
 SNR_EPS = 1e-4  # added to signal and noise power in the SNR ratio (SPEC section 10)
