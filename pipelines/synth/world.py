@@ -36,8 +36,9 @@ from pipelines.synth.audio import peak_normalise, render_binaural, render_foa, t
 from pipelines.synth.encode import AudioFormat, VideoFormat, encode_media, truncate_file, wav_bytes
 from pipelines.synth.frames import background_eqr, background_normal, iter_frames
 from pipelines.synth.scene import Scene, SceneStyle, sample_scene
+from pipelines.synth.textures import panorama
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 SIZES = ("tiny", "small")
 FAULTS = (
     "mono-as-stereo",
@@ -72,6 +73,11 @@ MUSIC_RATES = [44100, 48000]
 EQR_SIZES = [(320, 160), (384, 192)]
 EAC_FACES = [96, 128]  # EAC frame = 3 faces x 2 faces
 YT_FPS = [24, 25, 30]
+# About half the 360 videos are drawn over a natural panorama (photographs, a room, sky and ground, 1/f noise, a
+# relief map: pipelines/synth/textures.py) instead of the smooth synthetic room, so the projection detector and the
+# models meet real-world image statistics too.
+NATURAL_360_SHARE = 0.5
+NATURAL_360_KINDS = ("photos", "room-face-edges", "outdoor", "noise", "map")
 FAIRPLAY_SIZE = (320, 180)
 FAIRPLAY_FPS = 10
 FAIRPLAY_RATE = 16000
@@ -378,7 +384,12 @@ def encode_item(item: Item, out_file: Path) -> tuple[dict[str, Any], np.ndarray 
     scene, rng = item_scene(item)
     audio = render_item_audio(item, scene, rng)
     fmt, spherical = _video_format(item)
-    bg = (background_eqr if spherical else background_normal)(rng, fmt.width, fmt.height)
+    background = "plain"
+    if spherical and rng.random() < NATURAL_360_SHARE:
+        background = str(rng.choice(NATURAL_360_KINDS))
+        bg = panorama(background, rng, fmt.width, fmt.height)
+    else:
+        bg = (background_eqr if spherical else background_normal)(rng, fmt.width, fmt.height)
     frames = iter_frames(bg, scene, item.fps, item.duration_s, spherical)
     container = "mp4" if item.file.endswith(".mp4") else "matroska"
     afmt = samples = None
@@ -386,7 +397,7 @@ def encode_item(item: Item, out_file: Path) -> tuple[dict[str, Any], np.ndarray 
         samples = to_int16(audio)
         afmt = AudioFormat(item.audio_codec or "aac", item.sample_rate, "256k" if audio.shape[0] == 4 else "128k")
     encode_media(out_file, container, frames, fmt, samples, afmt)
-    return truth_record(item, scene), samples
+    return {**truth_record(item, scene), "background": background}, samples
 
 
 def truth_record(item: Item, scene: Scene) -> dict[str, Any]:
