@@ -22,7 +22,7 @@ from ccstereo.audio import segment_specs
 from ccstereo.config import TrainConfig, preset
 from ccstereo.data import ShardPlan, StreamConfig, TrainStream
 from ccstereo.frames import augment_batch
-from ccstereo.losses import total_loss
+from ccstereo.losses import Targets, total_loss
 from ccstereo.model import build_model
 from pipelines.synth.fakeshards import make_fake_dataset
 
@@ -38,13 +38,14 @@ def step_fn(model: torch.nn.Module, opt: torch.optim.Optimizer, cfg: TrainConfig
     n_visual = cfg.model.visual_grid[0] * cfg.model.visual_grid[1]
 
     def step(batch, i):
-        mono, diff = segment_specs(batch["segment"].to(device, non_blocking=True))
+        stereo = batch["segment"].to(device, non_blocking=True)
+        mono, diff = segment_specs(stereo)
         frame = augment_batch(batch["frame"].to(device, non_blocking=True), batch["brightness"], batch["saturation"])
         prev = augment_batch(batch["prev_frame"].to(device, non_blocking=True), batch["prev_brightness"], batch["prev_saturation"])
         perm = torch.randperm(n_visual, generator=torch.Generator().manual_seed(i)).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             out = model(mono, frame, prev_frame=prev, shuffle_perm=perm, return_features=True)
-        loss, _ = total_loss(out, diff, mono, cfg.model)
+        loss, _ = total_loss(out, Targets(diff, mono, stereo), cfg.model, cfg.recipe)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -30,7 +30,7 @@ class Mono2Binaural(nn.Module):
         init_audio_side(self.encoder)
         init_audio_side(self.decoder)
 
-    def visual_trunk_parameters(self) -> list[nn.Parameter]:
+    def visual_parameters(self) -> list[nn.Parameter]:
         return list(self.trunk.parameters())
 
     def forward(self, mono_spec: torch.Tensor, frame: torch.Tensor, return_features: bool = False, **_: object):

@@ -20,11 +20,6 @@ from ccstereo.constants import N_FREQ, N_SEGMENT_FRAMES
 
 AUDIO_INPUT_HW = (N_FREQ, N_SEGMENT_FRAMES)  # (257, 64)
 
-# Learned position embeddings start at the scale of the tokens they are added to (BN + ReLU outputs, RMS ~0.7).
-# At 0.02 (the weight init) attention is blind to where a visual token sits -- shuffling the tokens (the SCL
-# negative) left the fused vector unchanged and the SCL loss stuck at log 2 for hundreds of steps.
-POSITION_INIT_STD = 0.5
-
 
 # ----------------------------------------------------------------------------------------------- visual side
 def find_imagenet_resnet18() -> Path | None:
@@ -157,7 +152,8 @@ class MaskDecoder(nn.Module):
 
 
 def init_audio_side(module: nn.Module) -> None:
-    """Conv/linear weights N(0, 0.02), BN weights N(1, 0.02), biases 0 (SPEC 7); positions N(0, POSITION_INIT_STD)."""
+    """Conv/linear weights N(0, 0.02), BN weights N(1, 0.02), biases 0 (SPEC 7); learned positions are set by
+    ``ccstereo.model.init_positions``."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, 0.02)
@@ -166,6 +162,3 @@ def init_audio_side(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
-    for name, p in module.named_parameters():
-        if name.split(".")[-1].startswith("pos_"):
-            nn.init.normal_(p, 0.0, POSITION_INIT_STD)

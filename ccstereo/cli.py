@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ccstereo.audio import DEFAULT_PAD_MODE
-from ccstereo.config import ARCHS, PRESETS, preset
+from ccstereo.config import ARCHS, PRESETS, RECIPES, SAMPLERS, preset
 from ccstereo.constants import INFER_HOP_SAMPLES, SEGMENT_SAMPLES
 from ccstereo.infer import infer_file
 from ccstereo.infer_report import write_infer_report
@@ -37,6 +37,8 @@ def _hw(text: str | None, option: str) -> tuple[int, int] | None:
 @click.option("--protocol", required=True, help="Split protocol, e.g. 5-split, 10-split, 80-10-10, official.")
 @click.option("--split", "split", required=True, help="Split name within the protocol, e.g. 1.")
 @click.option("--preset", "preset_name", type=click.Choice(PRESETS), default="paper", help="paper: SPEC values; cpu-small: small frames/batch for CPUs and the synthetic world.")
+@click.option("--recipe", type=click.Choice(RECIPES), default=None, help="official (default): the released code's loss forms and selection hop 1008, behind the published numbers; paper-text: the paper's equations and hop 1600 (docs/FIDELITY.md).")
+@click.option("--sampler", type=click.Choice(SAMPLERS), default=None, help="epoch (default, released): each training clip once per epoch, shuffled; stream: K segments per clip read through a shuffle buffer (faster, visits part of the clips per epoch).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (last.pt, best.pt, metadata.json, log.jsonl, log.csv).")
 @click.option("--max-steps", type=int, default=None, help="Train this many steps instead of the preset's epochs (also the horizon of the learning-rate decay).")
 @click.option("--epochs", type=int, default=None, help="Epochs (an epoch = one segment per training clip); default from the preset.")
@@ -46,26 +48,29 @@ def _hw(text: str | None, option: str) -> tuple[int, int] | None:
 @click.option("--no-avad", is_flag=True, help="Ablation: plain BN instead of AVAD at the first decoder layer.")
 @click.option("--loss", type=click.Choice(["mse", "rec"]), default=None, help="Ablation: MSE only, or the REC loss (MSE + APM + PHS).")
 @click.option("--scl-weight", type=float, default=None, help="Weight of the spatial contrastive loss (0 disables it).")
-@click.option("--samples-per-clip", type=int, default=None, help="K random segments drawn from each clip read from a shard.")
+@click.option("--samples-per-clip", type=int, default=None, help="--sampler stream: K random segments drawn from each clip read from a shard.")
 @click.option("--batch-size", type=int, default=None, help="Global batch size (split over processes).")
 @click.option("--num-workers", type=int, default=None, help="DataLoader worker processes per rank.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None, help="fp32, or bf16 autocast.")
 @click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm to this value.")
 @click.option("--resize", "resize_hw", default=None, help="HxW the frame is resized to before cropping (paper 240x480).")
 @click.option("--crop", "crop_hw", default=None, help="HxW of the crop fed to the network (paper 224x448).")
-@click.option("--lr-visual", type=float, default=None, help="Learning rate of the ResNet-18 trunk (paper 5e-5).")
-@click.option("--lr-other", type=float, default=None, help="Learning rate of everything else (paper 5e-4).")
+@click.option("--lr-visual", type=float, default=None, help="Learning rate of the visual network: ResNet-18 trunk + ASPP (paper 5e-5).")
+@click.option("--lr-other", type=float, default=None, help="Learning rate of the audio network, fusion and AVAD (paper 5e-4).")
 @click.option("--visual-init", default=None, help="imagenet (torchvision's cache), random, or a path to ResNet-18 weights.")
-@click.option("--select-on", type=click.Choice(["val", "test"]), default=None, help="List that picks best.pt. 'test' only mimics the official code and is recorded as such.")
+@click.option("--select-on", type=click.Choice(["val", "test"]), default=None, help="List that picks best.pt by the full-clip STFT distance. 'test' is the released protocol and is recorded as such.")
 @click.option("--val-every-epochs", type=int, default=None, help="Validate (and maybe update best.pt) every N epochs.")
+@click.option("--val-hop", type=click.IntRange(min=1, max=SEGMENT_SAMPLES), default=None, help="Hop of the full-clip validation (default: the recipe's, 1008 or 1600); larger is cheaper.")
 @click.option("--seed", type=int, default=None, help="Seed of the weights, the data stream and the augmentation.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads per process.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Training device.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def train_command(root, dataset, protocol, split, preset_name, out, max_steps, epochs, stop_after, resume, arch, no_avad,
-                  loss, scl_weight, samples_per_clip, batch_size, num_workers, precision, grad_clip, resize_hw, crop_hw,
-                  lr_visual, lr_other, visual_init, select_on, val_every_epochs, seed, threads, device, no_progress):
-    """Train CCStereo (or a baseline) on a dataset's shards; best checkpoint chosen on the validation list.
+def train_command(root, dataset, protocol, split, preset_name, recipe, sampler, out, max_steps, epochs, stop_after, resume,
+                  arch, no_avad, loss, scl_weight, samples_per_clip, batch_size, num_workers, precision, grad_clip, resize_hw,
+                  crop_hw, lr_visual, lr_other, visual_init, select_on, val_every_epochs, val_hop, seed, threads, device,
+                  no_progress):
+    """Train CCStereo (or a baseline) on a dataset's shards; best checkpoint chosen on the validation list by the
+    full-clip evaluation of ccs-bench (recipe hop, TDSS, peak normalisation, STFT distance).
 
     Runs under `torchrun --nproc_per_node N ccs-train ...` for multi-process training.
     """
@@ -74,9 +79,9 @@ def train_command(root, dataset, protocol, split, preset_name, out, max_steps, e
     if arch == "mono2binaural":  # the 2.5D baseline trains with MSE only
         model_overrides.update(loss=loss or "mse", scl_weight=scl_weight or 0.0)
     cfg = preset(preset_name, model_overrides, root=str(root), dataset=dataset, protocol=protocol, split=str(split), out=str(out),
-                 max_steps=max_steps, epochs=epochs, lr_visual=lr_visual, lr_other=lr_other, stop_after=stop_after, samples_per_clip=samples_per_clip, batch_size=batch_size,
+                 recipe=recipe, sampler=sampler, max_steps=max_steps, epochs=epochs, lr_visual=lr_visual, lr_other=lr_other, stop_after=stop_after, samples_per_clip=samples_per_clip, batch_size=batch_size,
                  num_workers=num_workers, precision=precision, grad_clip=grad_clip, select_on=select_on,
-                 val_every_epochs=val_every_epochs, seed=seed, threads=threads, device=device, progress=False if no_progress else None)
+                 val_every_epochs=val_every_epochs, val_hop=val_hop, seed=seed, threads=threads, device=device, progress=False if no_progress else None)
     try:
         result = train(cfg, resume=resume)
     except (ValueError, FileNotFoundError, FileExistsError) as exc:
@@ -97,7 +102,8 @@ def train_command(root, dataset, protocol, split, preset_name, out, max_steps, e
                    "index (paper). --no-tdss resizes the whole frame to the crop size.")
 @click.option("--hop", default=INFER_HOP_SAMPLES, show_default=True,
               type=click.IntRange(min=1, max=SEGMENT_SAMPLES),
-              help="Sliding-window hop in samples at 16 kHz (paper: 1600 = 0.1 s; official code 1008; "
+              help="Sliding-window hop in samples at 16 kHz (default: the released code's int(0.1 x 10080) = 1008, "
+                   "windows continuing past the end of the clip, zero-padded; the paper's text: 1600 = 0.1 s; "
                    "2.5D Visual Sound 800).")
 @click.option("--compare", is_flag=True,
               help="Also print the metrics (SPEC section 10) of the output against the video's own stereo "

@@ -1,17 +1,18 @@
-"""Streaming training input from shards (SPEC 2, 8).
+"""Training input from shards (SPEC 2, 8): two samplers with one batch format.
 
-Design (why it is shaped like this):
+* ``epoch`` (:class:`EpochStream`, the default; the released code's map-style dataset): every training clip once
+  per epoch in a shuffled order, one random segment per clip. Each sample is read with seeks (the FLAC and the two
+  JPEGs it uses), located once from the shard indexes.
+* ``stream`` (:class:`TrainStream`, the fast option): each clip read from a tar yields K random samples into a
+  shuffle buffer, so one tar read feeds K samples; a sample keeps references to the clip's FLAC bytes and the
+  two JPEGs it uses, decoded only when it leaves the buffer. An epoch then visits only part of the clips, and
+  samples of one clip often share a batch (BENCHMARKS.md).
 
-* Each clip read from a tar yields K random samples (segment start, frame crop, jitter factors, and the previous
-  frame for SCL) into a shuffle buffer, so one tar read feeds K samples. A sample keeps references to the clip's
-  FLAC bytes and the two JPEGs it uses; audio and frames are decoded only when the sample leaves the buffer.
-* The stream is a pure function of (seed, epoch, stream id): its random generator and shard order are seeded by
-  them and by nothing else. Resuming at batch b of an epoch regenerates the stream and skips b batches without
-  decoding anything, so N steps straight == N/2 + resume + N/2 exactly.
-* Every rank draws an infinite stream and the trainer takes the same number of batches per epoch on every rank,
-  so DDP can never hang on a rank that ran out of data. Streams (rank x worker) get disjoint shards when there are
-  at least as many shards as streams, otherwise disjoint interleaved clips, otherwise (fewer clips than streams)
-  all clips with their own random draws.
+Both are pure functions of (seed, epoch, rank, world, workers): nothing of a sample's draw depends on what was
+decoded before, so resuming at batch b of an epoch skips b batches without decoding anything, and N steps straight
+== N/2 + resume + N/2 exactly. Every rank takes the same number of batches per epoch, so DDP cannot hang on a rank
+that ran out of data. A segment starts uniformly in [0, 9.27 s) (released), its frame is the one nearest its centre
+(``frames.segment_frame_index``), and it is scaled to RMS 0.1 jointly over L and R.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ccstereo.audio import normalise_rms
-from ccstereo.constants import SEGMENT_SAMPLES
-from ccstereo.frames import JITTER_RANGE, crop, decode_jpeg, eval_frame, resize, segment_frame_index
-from pipelines.contract import AUDIO_MEMBER, CLIP_SAMPLES
+from ccstereo.constants import MAX_SEGMENT_START, SEGMENT_SAMPLES
+from ccstereo.frames import JITTER_RANGE, crop, decode_jpeg, resize, segment_frame_index
+from pipelines.contract import AUDIO_MEMBER
 from pipelines.shards import RawClip, check_raw_clip, iter_raw_clips, shard_keys
 
 
@@ -104,9 +105,10 @@ class SampleRef:
 
 
 def draw_sample(rng: np.random.Generator, clip: RawClip, cfg: StreamConfig) -> SampleRef:
-    """Random segment start (uniform over the clip), its centre frame and the previous one, crops and jitter."""
+    """Random segment start (uniform in [0, MAX_SEGMENT_START)), its centre frame and the previous one, crops and
+    jitter."""
     n_frames = clip.frame_count()
-    start = int(rng.integers(0, CLIP_SAMPLES - SEGMENT_SAMPLES + 1))
+    start = int(rng.integers(0, MAX_SEGMENT_START))
     k = segment_frame_index(start, n_frames)
 
     def box() -> tuple[int, int]:
@@ -175,11 +177,11 @@ def sample_stream(plan: ShardPlan, cfg: StreamConfig, epoch: int, stream: int, n
                     yield ref
 
 
-class TrainStream(IterableDataset):
+class _Batches(IterableDataset):
     """Batches of one rank for one epoch (``set_epoch``), starting at a batch index (exact resume).
 
     Use with ``DataLoader(stream, batch_size=None, num_workers=W)``. Batch i of the epoch is made by worker slot
-    ``i % W``; each slot is its own stream, so the batch sequence depends on (seed, epoch, rank, world, W) only.
+    ``i % W``; what a batch holds depends on (seed, epoch, rank, world, W) only.
     """
 
     def __init__(self, plan: ShardPlan, cfg: StreamConfig, rank: int = 0, world: int = 1, num_workers: int = 0):
@@ -193,14 +195,23 @@ class TrainStream(IterableDataset):
     def __len__(self) -> int:
         return max(0, self.batches - self.start_batch)
 
-    def __iter__(self) -> Iterator[dict[str, object]]:
+    def _slot(self) -> int:
+        """This worker's slot (0 in-process); refuses a DataLoader with another worker count."""
         info = get_worker_info()
-        worker = info.id if info is not None else 0
-        if info is not None:
-            torch.set_num_threads(1)
-            if info.num_workers != self.slots:
-                raise RuntimeError(f"TrainStream built for {self.slots} workers, run with {info.num_workers}")
-        slot = (worker + self.start_batch) % self.slots
+        if info is None:
+            return self.start_batch % self.slots
+        torch.set_num_threads(1)
+        if info.num_workers != self.slots:
+            raise RuntimeError(f"{type(self).__name__} built for {self.slots} workers, run with {info.num_workers}")
+        return (info.id + self.start_batch) % self.slots
+
+
+class TrainStream(_Batches):
+    """Sampler ``stream``: K samples per clip read, through a shuffle buffer (:func:`sample_stream`); each worker
+    slot is its own stream."""
+
+    def __iter__(self) -> Iterator[dict[str, object]]:
+        slot = self._slot()
         stream = self.rank * self.slots + slot
         refs = sample_stream(self.plan, self.cfg, self.epoch, stream, self.world * self.slots)
         for i in range(slot, self.batches, self.slots):
@@ -209,29 +220,44 @@ class TrainStream(IterableDataset):
                 yield materialise(batch, self.cfg)
 
 
-def iter_eval_batches(
-    shards: Sequence[str | Path], keys: Sequence[str], resize_to: tuple[int, int], crop_to: tuple[int, int],
-    segments_per_clip: int, batch_size: int,
-) -> Iterator[dict[str, object]]:
-    """Fixed validation batches: ``segments_per_clip`` evenly spaced segments per clip (the clip edges left out),
-    each with its centre frame resized and centre-cropped; no randomness."""
-    starts = np.linspace(0, CLIP_SAMPLES - SEGMENT_SAMPLES, segments_per_clip + 2)[1:-1].round().astype(int)
-    pending: list[tuple[str, np.ndarray, torch.Tensor]] = []
+def locate_clips(plan: ShardPlan) -> dict[str, tuple[Path, dict[str, tuple[int, int]]]]:
+    """Where every clip of ``plan`` is: key -> (shard, member extension -> (offset, size)); reads no member data."""
+    located: dict[str, tuple[Path, dict[str, tuple[int, int]]]] = {}
+    for shard, keys in plan.shards:
+        for clip in iter_raw_clips([shard], keys, lazy=True):
+            located[clip.key] = (shard, dict(clip.spans))
+    return located
 
-    def flush() -> dict[str, object]:
-        seg, _ = normalise_rms(torch.from_numpy(np.stack([p[1] for p in pending])))
-        out = {"keys": [p[0] for p in pending], "segment": seg, "frame": torch.stack([p[2] for p in pending])}
-        pending.clear()
-        return out
 
-    for clip in iter_raw_clips(shards, keys, lazy=True):
-        check_raw_clip(clip)
-        n_frames = clip.frame_count()
-        for start in starts:
-            seg = read_segment(clip.get(AUDIO_MEMBER), int(start), f"{clip.shard}: clip {clip.key}")
-            frame = eval_frame(decode_jpeg(clip.frame(segment_frame_index(int(start), n_frames)), resize_to), resize_to, crop_to)
-            pending.append((clip.key, seg, frame))
-            if len(pending) == batch_size:
-                yield flush()
-    if pending:
-        yield flush()
+class EpochStream(_Batches):
+    """Sampler ``epoch`` (released): each training clip once per epoch, in an order shuffled by (seed, epoch), one
+    random segment per clip. Global batch i is positions ``[i B, (i + 1) B)`` of the epoch's order, rank r takes
+    its share of it; the draw at position p is seeded by (seed, epoch, p). With fewer clips than a batch the order
+    wraps around."""
+
+    def __init__(self, plan: ShardPlan, cfg: StreamConfig, rank: int = 0, world: int = 1, num_workers: int = 0):
+        super().__init__(plan, cfg, rank, world, num_workers)
+        self.keys = [k for _, keys in plan.shards for k in keys]
+        self.located = locate_clips(plan)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The epoch's clip order (indices into ``keys``)."""
+        return np.random.default_rng([self.cfg.seed, epoch, 0xE70C]).permutation(len(self.keys))
+
+    def draw(self, epoch: int, position: int, key: str) -> SampleRef:
+        shard, spans = self.located[key]
+        with open(shard, "rb") as fh:
+            clip = RawClip(key, shard, spans=dict(spans), _fh=fh)
+            check_raw_clip(clip)
+            return draw_sample(np.random.default_rng([self.cfg.seed, epoch, position]), clip, self.cfg)  # reads the bytes
+
+    def __iter__(self) -> Iterator[dict[str, object]]:
+        slot = self._slot()
+        order = self.order(self.epoch)
+        b = self.cfg.batch_size
+        for i in range(slot, self.batches, self.slots):
+            if i < self.start_batch:
+                continue
+            first = (i * self.world + self.rank) * b
+            positions = range(first, first + b)
+            yield materialise([self.draw(self.epoch, p, self.keys[order[p % len(order)]]) for p in positions], self.cfg)

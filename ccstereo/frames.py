@@ -15,7 +15,7 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
 from ccstereo.constants import SEGMENT_SAMPLES
-from pipelines.contract import SAMPLE_RATE, frame_index_at
+from pipelines.contract import FPS, SAMPLE_RATE
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -24,9 +24,11 @@ TDSS_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "centr
 
 
 def segment_frame_index(start: int, n_frames: int, window: int = SEGMENT_SAMPLES) -> int:
-    """The frame paired with the segment (or inference window) that starts at sample ``start``: the one on screen
-    at the segment's centre time, ``min(floor(c * fps), n_frames - 1)`` (docs/SPEC.md section 2)."""
-    return frame_index_at((start + window / 2) / SAMPLE_RATE, n_frames)
+    """The frame paired with the segment (or inference window) that starts at sample ``start``: the frame nearest
+    its centre time c, as the released code picks it (its frames are numbered from 1 and it takes
+    ``round((c + 1 / fps) x fps)``, Python's half-to-even rounding), clamped to the clip's frames."""
+    centre_s = (start + window / 2) / SAMPLE_RATE
+    return max(0, min(round((centre_s + 1 / FPS) * FPS) - 1, n_frames - 1))
 
 
 def decode_jpeg(data: bytes, at_least: tuple[int, int] | None = None) -> torch.Tensor:
@@ -64,8 +66,10 @@ def centre_box(resized: tuple[int, int], size: tuple[int, int]) -> tuple[int, in
 
 
 def tdss_box(frame_index: int, resized: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
-    """(top, left) of the TDSS crop for ``frame_index``: corner or centre chosen by ``frame_index % 5`` (SPEC 9)."""
-    position = TDSS_POSITIONS[frame_index % len(TDSS_POSITIONS)]
+    """(top, left) of the TDSS crop for the 0-based ``frame_index``: corner or centre chosen by ``i % 5`` of the
+    frame's number i counted from 1, as in the released code and the paper's example (the 5th frame gets the
+    top-left crop, the 6th the top-right; SPEC 9)."""
+    position = TDSS_POSITIONS[(frame_index + 1) % len(TDSS_POSITIONS)]
     bottom, right = resized[0] - size[0], resized[1] - size[1]
     return {
         "top-left": (0, 0),

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ccstereo import frames as frames_lib
-from ccstereo.audio import from_mono_diff, istft_ri, normalise_rms, stft_ri
+from ccstereo.audio import from_mono_diff, network_spec, network_wave, normalise_rms
 from ccstereo.checkpoint import load_model
 from ccstereo.constants import CROP_HEIGHT, CROP_WIDTH, INFER_HOP_SAMPLES, SEGMENT_SAMPLES
 from ccstereo.metrics import compute_metrics
@@ -173,11 +173,11 @@ def _window_diffs(model: torch.nn.Module, windows: torch.Tensor, images: torch.T
     """Predicted L - R float64 ``[B, SEGMENT_SAMPLES]`` for mono ``windows`` ``[B, SEGMENT_SAMPLES]`` paired with
     prepared ``images``: each window's mono goes in at RMS 0.1, its prediction comes back at the window's level."""
     scaled, scale = normalise_rms(windows[:, None, :])
-    spec = stft_ri(scaled[:, 0]).to(device)
+    spec = network_spec(scaled[:, 0]).to(device)
     diff_spec = model(spec, images.to(device))
     if diff_spec.shape != spec.shape:
         raise ValueError(f"model returned {list(diff_spec.shape)}, expected {list(spec.shape)}")
-    return istft_ri(diff_spec.float(), SEGMENT_SAMPLES).cpu().double() / scale[:, None].double()
+    return network_wave(diff_spec, SEGMENT_SAMPLES).cpu().double() / scale[:, None].double()
 
 
 _UNCLAMPED = 1 << 62  # frame count given to segment_frame_index when the clamp is the frame source's job

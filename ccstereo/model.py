@@ -148,9 +148,11 @@ class CCStereo(nn.Module):
         init_audio_side(self.encoder)
         init_audio_side(self.fusion)
         init_audio_side(self.decoder)
+        init_positions(self, cfg)
 
-    def visual_trunk_parameters(self) -> list[nn.Parameter]:
-        return list(self.visual.trunk.parameters())
+    def visual_parameters(self) -> list[nn.Parameter]:
+        """f_phi, trained at the visual learning rate: the ResNet-18 trunk and the ASPP head (released code, Fig. 2)."""
+        return list(self.visual.parameters())
 
     def forward(
         self,
@@ -162,11 +164,9 @@ class CCStereo(nn.Module):
     ):
         feats = self.encoder(mono_spec)
         bottleneck = feats[-1]
-        if prev_frame is not None:  # one trunk pass for both frames
-            vis_all = self.visual(torch.cat([frame, prev_frame], dim=0))
-            visual, prev_visual = vis_all.chunk(2, dim=0)
-        else:
-            visual, prev_visual = self.visual(frame), None
+        visual = self.visual(frame)
+        # a pass of its own for the previous frame (released): batch-norm statistics over B frames each, not 2B
+        prev_visual = self.visual(prev_frame) if prev_frame is not None else None
         fused = self.fusion(bottleneck, visual)
         mask = self.decoder(fused, feats[-2::-1], visual)
         diff = complex_mul_ri(mask, mono_spec)
@@ -181,6 +181,17 @@ class CCStereo(nn.Module):
         return out
 
 
+def init_positions(model: CCStereo, cfg: ModelConfig) -> None:
+    """Learned positions as released: the fusion's N(0, fusion_position_std) (nn.Embedding's N(0, 1)), AVAD's
+    N(0, avad_position_std) (0.02 x randn)."""
+    for p in (model.fusion.pos_audio, model.fusion.pos_visual):
+        nn.init.normal_(p, 0.0, cfg.fusion_position_std)
+    avad = model.decoder.ups[0].norm
+    if isinstance(avad, AVAD):
+        for p in (avad.pos_audio, avad.pos_visual):
+            nn.init.normal_(p, 0.0, cfg.avad_position_std)
+
+
 def build_model(cfg: ModelConfig) -> nn.Module:
     """The network named by ``cfg.arch`` ("ccstereo", "mono2binaural", "mono-mono")."""
     if cfg.arch == "ccstereo":
@@ -192,7 +203,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     raise ValueError(f"unknown arch {cfg.arch!r}")
 
 
-def visual_trunk_parameters(model: nn.Module) -> list[nn.Parameter]:
+def visual_parameters(model: nn.Module) -> list[nn.Parameter]:
     """Parameters trained with the visual learning rate (empty for Mono-Mono)."""
-    fn = getattr(model, "visual_trunk_parameters", None)
+    fn = getattr(model, "visual_parameters", None)
     return fn() if fn is not None else []

@@ -12,20 +12,29 @@ from pipelines.shards import list_shards, read_split_keys
 
 @dataclass(frozen=True)
 class RunData:
-    """The train list feeds the stream; the selection list (val, or test to mimic the official code) the metric."""
+    """The train list feeds the sampler; the selection list (val, or test to mimic the official code) the metric.
+    The test list is read only to say what the selection list is (a val list equal to the test list is a
+    selection on test, as in the paper's YouTube-360 protocol)."""
 
     shards: list[Path]
     train: ShardPlan
     select_keys: list[str]
+    test_keys: list[str]
 
     @classmethod
     def load(cls, cfg: TrainConfig) -> RunData:
         shards = list_shards(cfg.root, cfg.dataset)
-        train_keys = read_split_keys(cfg.root, cfg.dataset, cfg.protocol, cfg.split, "train")
-        select_keys = read_split_keys(cfg.root, cfg.dataset, cfg.protocol, cfg.split, cfg.select_on)
-        if not train_keys or not select_keys:
+        lists = {part: read_split_keys(cfg.root, cfg.dataset, cfg.protocol, cfg.split, part)
+                 for part in ("train", cfg.select_on, "test")}
+        if not lists["train"] or not lists[cfg.select_on]:
             raise ValueError(f"empty train or {cfg.select_on} list for {cfg.dataset} {cfg.protocol}/{cfg.split}")
-        return cls(shards, ShardPlan.build(shards, train_keys), select_keys)
+        return cls(shards, ShardPlan.build(shards, lists["train"]), lists[cfg.select_on], lists["test"])
+
+    @property
+    def selected_on(self) -> str:
+        """``test`` when the selection list holds test clips (``--select-on test``, or a val list taken from the
+        test list), else ``val``."""
+        return "test" if set(self.select_keys) & set(self.test_keys) else "val"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from ccstereo.train.plan import RunData, Schedule
 from pipelines.contract import DatasetLayout
 from pipelines.io import atomic_write_text, read_jsonl, sha256_file, write_jsonl
 
-LOG_COLUMNS = ("step", "epoch", "lr_visual", "lr_other", "loss", "mse", "mse_mono_mono", "apm", "phs", "scl", "val_stft", "val_stft_mono_mono", "val_mse", "seconds")
+LOG_COLUMNS = ("step", "epoch", "lr_visual", "lr_other", "loss", "mse", "mse_mono_mono", "apm", "phs", "scl", "val_stft", "val_stft_mono_mono", "seconds")
 
 
 class RunLog:
@@ -42,17 +42,26 @@ class RunLog:
             fh.write(self._row(record))
 
 
-def selection_note(select_on: str) -> str:
+def selection_note(select_on: str, data: RunData) -> str:
+    """What picked ``best.pt``, in words for the metadata and the reports."""
+    shared = len(set(data.select_keys) & set(data.test_keys))
     if select_on == "test":
-        return "selected on the test list to mimic the official code: not a fair test result"
-    return "selected on the validation list"
+        return "selected on the test list, as the official code does: not a fair test result"
+    if shared == len(data.select_keys) == len(set(data.test_keys)):
+        return ("selected on test: the val list is the test list (the protocol's val_from = test, as in the paper), "
+                "not a fair test result")
+    if shared:
+        return f"selected on a val list that shares {shared} clip(s) with the test list: not a fair test result"
+    return "selected on the validation list (disjoint from the test list)"
 
 
 def run_metadata(cfg: TrainConfig, world: int, device: torch.device, data: RunData, schedule: Schedule) -> dict[str, Any]:
     """``metadata.json`` as a run starts (``finish`` adds the results)."""
     layout = DatasetLayout(Path(cfg.root), cfg.dataset)
     return {
-        "config": cfg.to_dict(), "select_on": cfg.select_on, "selection_note": selection_note(cfg.select_on),
+        "config": cfg.to_dict(), "recipe": cfg.recipe, "sampler": cfg.sampler, "select_on": cfg.select_on,
+        "selected_on": data.selected_on, "selection_note": selection_note(cfg.select_on, data),
+        "selection_eval": {"hop": cfg.eval_hop, "tail": "pad", "tdss": cfg.val_tdss, "every_epochs": cfg.val_every_epochs},
         "seed": cfg.seed, "world_size": world, "device": device_description(device),
         "versions": package_versions(), "git_commit": git_commit(), "command": sys.argv,
         "n_train_clips": data.train.n_clips, "missing_train_keys": list(data.train.missing), "n_select_clips": len(data.select_keys),

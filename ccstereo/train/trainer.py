@@ -22,10 +22,10 @@ from tqdm import tqdm
 from ccstereo.audio import segment_specs
 from ccstereo.checkpoint import capture_rng_state, load_checkpoint, load_weights, restore_rng_state, save_checkpoint
 from ccstereo.config import TrainConfig
-from ccstereo.data import StreamConfig, TrainStream, iter_eval_batches
+from ccstereo.data import EpochStream, StreamConfig, TrainStream
 from ccstereo.frames import augment_batch
-from ccstereo.losses import total_loss
-from ccstereo.model import build_model, visual_trunk_parameters
+from ccstereo.losses import Targets, total_loss
+from ccstereo.model import build_model, visual_parameters
 from ccstereo.train.distributed import (
     DistInfo,
     barrier,
@@ -36,7 +36,7 @@ from ccstereo.train.distributed import (
 )
 from ccstereo.train.plan import RunData, Schedule
 from ccstereo.train.records import RunLog, run_metadata, write_metadata
-from ccstereo.train.validation import evaluate
+from ccstereo.train.validation import selection_stft
 from pipelines.io import sha256_file
 
 # Settings a resumed run may change without breaking exactness.
@@ -92,25 +92,30 @@ def open_run(cfg: TrainConfig, resume: bool, info: DistInfo) -> tuple[TrainConfi
     return cfg, ckpt
 
 
-def build_training(cfg: TrainConfig, device: torch.device, total_steps: int) -> tuple[torch.nn.Module, Any, Any]:
+def build_training(cfg: TrainConfig, device: torch.device, schedule: Schedule) -> tuple[torch.nn.Module, Any, Any]:
     """(model, optimizer, scheduler) as a run starts; no optimiser for Mono-Mono, which has nothing to train.
 
-    Adam with the visual learning rate for the ResNet-18 trunk and the other for the rest, polynomial decay over
-    ``total_steps``.
+    Adam with the visual learning rate for the visual network (CCStereo: trunk + ASPP; Mono2Binaural: the trunk)
+    and the other for the rest; stepped every iteration: polynomial decay to zero at the last step (released), or
+    x ``lr_step_factor`` every ``lr_step_epochs`` epochs (2.5D Visual Sound).
     """
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     np.random.seed(cfg.seed)
     model = build_model(cfg.model).to(device)
     if cfg.model.arch == "mono-mono":
         return model, None, None
-    visual = visual_trunk_parameters(model)
+    visual = visual_parameters(model)
     visual_ids = {id(p) for p in visual}
     other = [p for p in model.parameters() if id(p) not in visual_ids]
     optimizer = torch.optim.Adam(
         [{"params": visual, "lr": cfg.lr_visual}, {"params": other, "lr": cfg.lr_other}],
         betas=cfg.betas, weight_decay=cfg.weight_decay,
     )
-    scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=total_steps, power=cfg.poly_power)
+    if cfg.lr_schedule == "step":
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step_epochs * schedule.batches_per_epoch,
+                                                    gamma=cfg.lr_step_factor)
+    else:
+        scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=schedule.total_steps, power=cfg.poly_power)
     return model, optimizer, scheduler
 
 
@@ -126,10 +131,11 @@ class Trainer:
         self.cfg, self.info, self.device, self.data, self.schedule = cfg, info, device, data, schedule
         self.out = Path(cfg.out)
         self.last_path, self.best_path, self.meta_path = self.out / "last.pt", self.out / "best.pt", self.out / "metadata.json"
-        self.model, self.optimizer, self.scheduler = build_training(cfg, device, schedule.total_steps)
+        self.model, self.optimizer, self.scheduler = build_training(cfg, device, schedule)
         self.trainable = self.optimizer is not None
         self.use_scl = cfg.model.arch == "ccstereo" and cfg.model.scl_weight > 0
         self.step, self.best_metric, self.best_step = 0, None, None
+        self.mono_mono_stft: float | None = None  # the selection list's Mono-Mono STFT, computed once
         if ckpt is not None:
             self._restore(ckpt)
         ddp = info.world > 1 and self.trainable
@@ -142,7 +148,8 @@ class Trainer:
             write_metadata(self.meta_path, self.metadata)
         self.stream_cfg = StreamConfig(cfg.batch_size // info.world, cfg.samples_per_clip, cfg.shuffle_buffer, cfg.model.resize,
                                        cfg.model.crop, self.use_scl, cfg.seed)
-        self.stream = TrainStream(data.train, self.stream_cfg, info.rank, info.world, cfg.num_workers)
+        sampler = EpochStream if cfg.sampler == "epoch" else TrainStream
+        self.stream = sampler(data.train, self.stream_cfg, info.rank, info.world, cfg.num_workers)
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         load_weights(self.model, ckpt["model"], self.last_path)
@@ -164,7 +171,8 @@ class Trainer:
             "step": step, "epoch": step // per_epoch, "batch_in_epoch": step % per_epoch,
             "best_metric": self.best_metric, "best_step": self.best_step, "world": self.info.world,
             "rng": gather_from_all(capture_rng_state(), self.info),
-            "meta": {"select_on": cfg.select_on, "dataset": cfg.dataset, "protocol": cfg.protocol, "split": cfg.split,
+            "meta": {"select_on": cfg.select_on, "selected_on": self.metadata["selected_on"],
+                     "recipe": cfg.recipe, "dataset": cfg.dataset, "protocol": cfg.protocol, "split": cfg.split,
                      "preset": cfg.preset, "seed": cfg.seed, "step": step, "versions": self.metadata["versions"]},
         }
 
@@ -180,10 +188,10 @@ class Trainer:
         metrics: dict[str, float] = {}
         improved = False
         if self.info.main:
-            cfg = self.cfg
-            batches = iter_eval_batches(self.data.shards, self.data.select_keys, cfg.model.resize, cfg.model.crop,
-                                        cfg.val_segments_per_clip, self.stream_cfg.batch_size)
-            metrics = evaluate(self.model, batches, self.device, cfg.precision)
+            if self.mono_mono_stft is None:
+                self.mono_mono_stft = selection_stft(None, self.cfg, self.data, self.device)
+            stft = self.mono_mono_stft if not self.trainable else selection_stft(self.model, self.cfg, self.data, self.device)
+            metrics = {"val_stft": stft, "val_stft_mono_mono": self.mono_mono_stft}
             if self.best_metric is None or metrics["val_stft"] < self.best_metric:
                 self.best_metric, self.best_step, improved = metrics["val_stft"], self.step, True
         improved, self.best_metric, self.best_step = broadcast_from_main([improved, self.best_metric, self.best_step], self.info)
@@ -202,12 +210,13 @@ class Trainer:
     def train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """One optimiser step on ``batch``; returns the loss parts (detached)."""
         cfg, device = self.cfg, self.device
-        mono, diff = segment_specs(batch["segment"].to(device, non_blocking=True))
+        stereo = batch["segment"].to(device, non_blocking=True)
+        mono, diff = segment_specs(stereo)
         frame = augment_batch(batch["frame"].to(device, non_blocking=True), batch["brightness"], batch["saturation"])
         kwargs = self._scl_inputs(batch) if self.use_scl else {}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             out = self.net(mono, frame, return_features=True, **kwargs)
-        loss, parts = total_loss(out, diff, mono, cfg.model)
+        loss, parts = total_loss(out, Targets(diff, mono, stereo), cfg.model, cfg.recipe)
         parts["mse_mono_mono"] = diff.detach().pow(2).mean()  # what predicting diff = 0 would score on this batch
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,4 +1,5 @@
-"""Shard reading, the streaming loader (split purity, determinism, resume, rank splitting), frames and audio."""
+"""Shard reading, the two samplers (split purity, determinism, resume, rank splitting, once per epoch), frames and
+audio."""
 
 import io
 import shutil
@@ -12,7 +13,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from ccstereo import audio, frames
-from ccstereo.data import ShardPlan, StreamConfig, TrainStream, iter_eval_batches
+from ccstereo.constants import MAX_SEGMENT_START
+from ccstereo.data import EpochStream, ShardPlan, StreamConfig, TrainStream
 from ccstereo.frames import segment_frame_index
 from pipelines.shards import (
     index_path,
@@ -100,10 +102,18 @@ def test_split_list_and_shard_errors(fake, tmp_path):
         list(iter_clips([short]))
 
 
+def released_frame(start: int) -> int:
+    """The released evaluation's frame for a window of a 10 s clip (frames numbered from 1), made 0-based."""
+    return int(round((((start + 10080 / 2.0) / 160000) * 10 + 0.1) * 10)) - 1
+
+
 def test_frame_for_a_segment():
-    assert segment_frame_index(0, 100) == 3  # centre 0.315 s
-    assert segment_frame_index(160000 - 10080, 100) == 96  # centre 9.685 s
-    assert segment_frame_index(160000 - 10080, 50) == 49
+    assert segment_frame_index(0, 100) == 3  # centre 0.315 s -> nearest frame 3
+    assert segment_frame_index(160000 - 10080, 100) == 97  # centre 9.685 s -> nearest frame 97
+    assert segment_frame_index(160000 - 10080, 50) == 49  # clamped to the clip's frames
+    # the released pairing for every window of the official hop, including the half-way case at window 45
+    assert [segment_frame_index(k * 1008, 100) for k in range(150)] == [released_frame(k * 1008) for k in range(150)]
+    assert segment_frame_index(45 * 1008, 100) == 31
 
 
 def test_loader_yields_exactly_the_split_keys(fake):
@@ -149,21 +159,43 @@ def test_worker_processes_resume_exactly(fake):
     same_batches(full[3:], take(TrainStream(plan, stream_cfg(), num_workers=2), 0, 5, start=3, workers=2))
 
 
-def test_eval_batches_are_fixed(fake):
-    keys = fake.splits[("5-split", "1")]["val"]
-    a = list(iter_eval_batches(fake.shards, keys, (36, 72), (32, 64), segments_per_clip=3, batch_size=4))
-    b = list(iter_eval_batches(fake.shards, keys, (36, 72), (32, 64), segments_per_clip=3, batch_size=4))
-    assert sum(len(x["keys"]) for x in a) == 3 * len(keys)
-    assert {k for x in a for k in x["keys"]} == set(keys)
-    assert all(torch.equal(x["frame"], y["frame"]) and torch.equal(x["segment"], y["segment"]) for x, y in zip(a, b))
+def test_epoch_sampler_reads_each_clip_once_per_epoch(fake):
+    keys = fake.splits[("5-split", "1")]["train"]
+    plan = ShardPlan.build(fake.shards, keys)
+    n_batches = len(keys) // 4
+    epoch0 = take(EpochStream(plan, stream_cfg()), 0, n_batches)
+    seen = [k for b in epoch0 for k in b["keys"]]
+    assert len(seen) == len(set(seen)) == 4 * n_batches and set(seen) <= set(keys)  # no clip twice in an epoch
+    assert seen != sorted(seen, key=[k for _, ks in plan.shards for k in ks].index)  # shuffled, not shard order
+    epoch1 = take(EpochStream(plan, stream_cfg()), 1, n_batches)
+    assert [k for b in epoch1 for k in b["keys"]] != seen  # another order in another epoch
+    b = epoch0[0]
+    assert b["segment"].shape == (4, 2, 10080) and b["prev_frame"].shape == (4, 3, 32, 64)
+    assert torch.allclose(audio.rms(b["segment"]), torch.full((4,), 0.1), rtol=1e-4)
+    assert all(0 <= s < MAX_SEGMENT_START for b in epoch0 for s in b["starts"].tolist())
+
+
+def test_epoch_sampler_is_deterministic_resumes_and_splits_ranks(fake):
+    keys = fake.splits[("5-split", "2")]["train"]
+    plan = ShardPlan.build(fake.shards, keys)
+    full = take(EpochStream(plan, stream_cfg()), 2, 2)
+    same_batches(full, take(EpochStream(plan, stream_cfg()), 2, 2))
+    same_batches(full[1:], take(EpochStream(plan, stream_cfg()), 2, 2, start=1))
+    same_batches(full[1:], take(EpochStream(plan, stream_cfg(), num_workers=2), 2, 2, start=1, workers=2))
+    # two ranks with half the per-rank batch read the two halves of each global batch, disjoint
+    halves = [take(EpochStream(plan, stream_cfg(batch_size=2), rank=r, world=2), 2, 2) for r in range(2)]
+    for i, whole in enumerate(full):
+        assert halves[0][i]["keys"] + halves[1][i]["keys"] == whole["keys"]
+        assert torch.equal(torch.cat([halves[0][i]["segment"], halves[1][i]["segment"]]), whole["segment"])
 
 
 def test_frame_ops():
     img = torch.arange(3 * 6 * 10, dtype=torch.uint8).reshape(3, 6, 10)
-    assert frames.tdss_box(0, (6, 10), (4, 6)) == (0, 0)
-    assert frames.tdss_box(1, (6, 10), (4, 6)) == (0, 4)
-    assert frames.tdss_box(3, (6, 10), (4, 6)) == (2, 4)
-    assert frames.tdss_box(9, (6, 10), (4, 6)) == (1, 2)  # centre
+    # frame numbers count from 1 (released code, paper Alg. 1): 0-based frame 4 is the 5th, top-left
+    assert frames.tdss_box(4, (6, 10), (4, 6)) == (0, 0)
+    assert frames.tdss_box(0, (6, 10), (4, 6)) == (0, 4)  # the 1st frame: top-right
+    assert frames.tdss_box(2, (6, 10), (4, 6)) == (2, 4)  # bottom-right
+    assert frames.tdss_box(8, (6, 10), (4, 6)) == (1, 2)  # the 9th frame: centre
     assert torch.equal(frames.crop(img, 2, 4, (4, 6)), img[:, 2:6, 4:10])
     with pytest.raises(ValueError, match="outside"):
         frames.crop(img, 3, 0, (4, 6))

@@ -135,9 +135,9 @@ def test_window_starts_and_frame_pairing():
     assert s[-2] == 148800
     with pytest.raises(ValueError, match="tail"):
         window_starts(SAMPLE_RATE, tail="wrap")
-    # centre of the first window is 0.315 s -> frame 3; of the last, 9.685 s -> frame 96
+    # centre of the first window is 0.315 s -> nearest frame 3; of the last, 9.685 s -> nearest frame 97
     assert segment_frame_index(0, 100) == 3
-    assert segment_frame_index(s[-1], 100) == 96
+    assert segment_frame_index(s[-1], 100) == 97
     assert segment_frame_index(s[-1], 50) == 49  # fewer frames than the audio needs: clamp to the last
     with pytest.raises(ValueError, match="hop"):
         window_starts(1000, 0)
@@ -147,19 +147,19 @@ def test_window_starts_and_frame_pairing():
 
 def test_tdss_crops_cycle_through_five_positions():
     size, crop = (FRAME_HEIGHT, FRAME_WIDTH), (224, 448)
-    got = [tdss_crop_origin(i, size, crop) for i in range(6)]
-    assert got == [(0, 0), (0, 32), (16, 0), (16, 32), (8, 16), (0, 0)]
+    got = [tdss_crop_origin(i, size, crop) for i in range(6)]  # 0-based frames; the 5th (index 4) is top-left
+    assert got == [(0, 32), (16, 0), (16, 32), (8, 16), (0, 0), (0, 32)]
     # the crop really is that region of the (already 480x240) frame: mark pixels with their coordinates
     yy, xx = np.meshgrid(np.arange(FRAME_HEIGHT), np.arange(FRAME_WIDTH), indexing="ij")
     frame = np.stack([yy % 256, xx % 256, (xx // 256) * 100], axis=-1).astype(np.uint8)
-    out = prepare_frame(frame, 3, FrameGeometry(), tdss=True)  # bottom-right
+    out = prepare_frame(frame, 2, FrameGeometry(), tdss=True)  # bottom-right
     assert out.shape == (3, 224, 448)
     red = out[0] * 0.229 + 0.485
     assert torch.isclose(red[0, 0], torch.tensor(16 / 255), atol=1e-6)
     green = out[1] * 0.224 + 0.456
     assert torch.isclose(green[0, 0], torch.tensor(32 / 255), atol=1e-6)
     # without TDSS the whole frame is resized to the crop size: the corners of the frame stay in view
-    full = prepare_frame(frame, 3, FrameGeometry(), tdss=False)
+    full = prepare_frame(frame, 2, FrameGeometry(), tdss=False)
     assert full.shape == (3, 224, 448)
     assert not torch.equal(full, out)
 

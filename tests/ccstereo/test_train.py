@@ -1,4 +1,5 @@
-"""ccs-train: loss goes down, exact resume, DDP under torchrun, baselines, selection split, CLI errors."""
+"""ccs-train: loss goes down, exact resume, DDP under torchrun, baselines, selection = the full-clip evaluation,
+recipes, learning-rate groups and schedules, CLI errors."""
 
 import json
 import os
@@ -12,7 +13,13 @@ from click.testing import CliRunner
 from ccstereo.checkpoint import load_checkpoint, load_model
 from ccstereo.cli import train_command
 from ccstereo.config import preset
+from ccstereo.evaluate import EvalSettings, evaluate_clips
+from ccstereo.metrics import mean_metrics
 from ccstereo.train import train
+from ccstereo.train.plan import RunData, Schedule
+from ccstereo.train.records import selection_note
+from ccstereo.train.trainer import build_training
+from pipelines.shards import list_shards, read_split_keys
 from pipelines.synth.fakeshards import make_fake_dataset
 
 torch.set_num_threads(2)
@@ -29,7 +36,7 @@ def root(tmp_path_factory):
 def tiny(root, out, model=None, **kw):
     base = dict(root=str(root), dataset="fair-play", protocol="5-split", split="1", out=str(out), batch_size=4,
                 samples_per_clip=2, shuffle_buffer=8, threads=2, progress=False, checkpoint_every=1000,
-                val_every_epochs=1000, val_segments_per_clip=1, log_every=1)
+                val_every_epochs=1000, val_hop=10_080, log_every=1)
     base.update(kw)
     return preset("cpu-small", {**TINY_MODEL, **(model or {})}, **base)
 
@@ -86,6 +93,52 @@ def test_mono_mono_is_not_trained_and_selection_on_test_is_recorded(root, tmp_pa
     meta = json.loads((tmp_path / "mm" / "metadata.json").read_text())
     assert meta["select_on"] == "test" and "official code" in meta["selection_note"]
     assert load_model(result.best).cfg.arch == "mono-mono"
+
+
+@pytest.mark.parametrize("recipe", ["official", "paper-text"])
+def test_selection_is_the_full_clip_evaluation_of_ccs_bench(root, tmp_path, recipe):
+    """--select-on test with the recipe: best.pt's selection STFT is what the benchmark's evaluation of best.pt on the
+    test list gives (same windows, TDSS, peak normalisation), so selecting on test is the released protocol."""
+    result = train(tiny(root, tmp_path / "sel", select_on="test", max_steps=2, val_hop=5040, recipe=recipe))
+    assert {"apm", "phs", "scl"} <= set(result.history[-1])
+    model = load_model(result.best)
+    keys = read_split_keys(root, "fair-play", "5-split", "1", "test")
+    rows = evaluate_clips(list_shards(root, "fair-play"), keys, model, model.cfg, EvalSettings(hop=5040), where="test")
+    assert mean_metrics(rows)["STFT"] == pytest.approx(result.best_metric, rel=1e-6)
+    meta = json.loads((tmp_path / "sel" / "metadata.json").read_text())
+    assert meta["recipe"] == recipe and meta["sampler"] == "epoch" and meta["selected_on"] == "test"
+    assert meta["selection_eval"] == {"hop": 5040, "tail": "pad", "tdss": True, "every_epochs": 1000}
+    assert model.meta["recipe"] == recipe and model.meta["selected_on"] == "test"
+
+
+def test_a_val_list_that_is_the_test_list_is_named_a_selection_on_test():
+    same = RunData([], None, ["a", "b"], ["b", "a"])
+    assert same.selected_on == "test" and "the val list is the test list" in selection_note("val", same)
+    shared = RunData([], None, ["a", "c"], ["a", "b"])
+    assert shared.selected_on == "test" and "shares 1 clip" in selection_note("val", shared)
+    apart = RunData([], None, ["c"], ["a", "b"])
+    assert apart.selected_on == "val" and selection_note("val", apart).startswith("selected on the validation list")
+    assert "not a fair test result" in selection_note("test", apart)
+
+
+def test_visual_learning_rate_covers_trunk_and_aspp_and_the_step_schedule(root, tmp_path):
+    cfg = tiny(root, tmp_path / "lr")
+    model, opt, sched = build_training(cfg, torch.device("cpu"), Schedule.of(cfg, 8))
+    visual = {id(p) for p in opt.param_groups[0]["params"]}
+    assert visual == {id(p) for p in model.visual.parameters()}  # f_phi: ResNet-18 trunk + ASPP head
+    assert {id(p) for p in model.visual.head.parameters()} <= visual
+    assert not {id(p) for p in model.fusion.parameters()} & visual  # conv1x1_rgb is on the audio side (released)
+    assert opt.param_groups[0]["lr"] == cfg.lr_visual and opt.param_groups[1]["lr"] == cfg.lr_other
+    m2b = tiny(root, tmp_path / "m2b", {"arch": "mono2binaural"}, lr_schedule="step", lr_step_epochs=2, lr_step_factor=0.5)
+    schedule = Schedule.of(m2b, 8)  # 2 batches per epoch: x0.5 every 4 steps
+    model, opt, sched = build_training(m2b, torch.device("cpu"), schedule)
+    assert {id(p) for p in opt.param_groups[0]["params"]} == {id(p) for p in model.trunk.parameters()}
+    lrs = []
+    for _ in range(9):
+        lrs.append(opt.param_groups[1]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([m2b.lr_other * 0.5 ** (i // 4) for i in range(9)])
 
 
 def test_cli_errors_are_clear(root, tmp_path, monkeypatch):
