@@ -56,7 +56,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
 # Model config fields added after checkpoints were first written, with the value every network built before them
 # had (so an old checkpoint still rebuilds the network it was trained as, not today's default).
-LEGACY_MODEL_CONFIG = {"aspp_negative_slope": 0.2, "mask_align_corners": False}
+LEGACY_MODEL_CONFIG = {"aspp_negative_slope": 0.2, "mask_align_corners": False,
+                       "fusion_position_std": 0.5, "avad_position_std": 0.5}  # positions: issue 12
 
 
 def with_legacy_fields(model_config: dict[str, Any]) -> dict[str, Any]:
