@@ -22,7 +22,7 @@ from pipelines.recipes import DATASETS, datasets_with_360_video
 from pipelines.recipes.youtube import parse_rate
 from pipelines.serve import NotLoopback, start_server, stop
 from pipelines.shard import DEFAULT_MAXCOUNT, ShardError, shard_dataset
-from pipelines.spec import SpecError, load_spec
+from pipelines.spec import VAL_SOURCES, SpecError, load_spec, with_val_from
 from pipelines.status import dataset_status, format_status, status_json
 from pipelines.verify import verify_dataset
 
@@ -131,8 +131,13 @@ def status_command(dataset, root, as_json):
                    "streams cover (the reason is recorded), or drop them.")
 @click.option("--overrides", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Projection override file (default: manifests/projection-overrides.toml).")
+@click.option("--val-from", type=click.Choice(VAL_SOURCES), default=None,
+              help="Protocols without an upstream val list (YT-MUSIC, YT-CLEAN): 'train' carves a seeded by-video "
+                   "share of the train list (the spec's default, 10%), 'test' makes the test list the val list as "
+                   "the paper did (runs and reports then say 'selected on test').")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
-def prepare_command(dataset, root, spec_path, jobs, min_lr_diff, decoder, hrir, av_mismatch, overrides, progress):
+def prepare_command(dataset, root, spec_path, jobs, min_lr_diff, decoder, hrir, av_mismatch, overrides, val_from,
+                    progress):
     """Cut the fetched videos of DATASET into clean 10 s clips (16 kHz binaural audio + 100 frames of 480x240).
 
     Every video gets one record in ROOT/DATASET/ledger/prepare.jsonl (done, or dropped with a reason:
@@ -140,7 +145,7 @@ def prepare_command(dataset, root, spec_path, jobs, min_lr_diff, decoder, hrir, 
     Decisions go to videos-prepared.jsonl, clips to clips.jsonl. Rerunning resumes: finished videos are skipped.
     """
     try:
-        spec = load_spec(spec_path, dataset=dataset)
+        spec = with_val_from(load_spec(spec_path, dataset=dataset), val_from)
         summary = prepare_dataset(spec, root, jobs=jobs, min_lr_diff=min_lr_diff, decoder=decoder, hrir=hrir,
                                   progress=progress, overrides_path=overrides,
                                   drop_av_mismatch=av_mismatch == "drop")

@@ -243,7 +243,6 @@ class _TableBuilder:
         self.video_formats: dict[str, VideoFormat] = {}
         self.audio_formats: dict[str, AudioFormat] = {}
         self.named_by: dict[str, list[str]] = {}
-        self.val_from = {p.name: p.val_from for p in spec.protocols}
 
     def accept(self, raw: str, source: str) -> str | None:
         try:
@@ -257,10 +256,11 @@ class _TableBuilder:
         return self.rows.setdefault(video_id, _empty_row(self.spec, video_id))
 
     def add_split(self, r: dict[str, Any], protocol: str, split: str, part: str) -> None:
+        """The upstream lists' parts only; a protocol's ``val_from`` is applied to the kept videos at prepare
+        (``pipelines.prepared.compute_splits``)."""
         parts = r["splits"].setdefault(f"{protocol}/{split}", [])
-        for p in (part, "val") if self.val_from.get(protocol) == part else (part,):
-            if p not in parts:
-                parts.append(p)
+        if part not in parts:
+            parts.append(part)
         parts.sort()  # alphabetical, as in the contract's example (["test", "val"])
 
     def add_list(self, lf: ListFile, parsed: Any, list_category: Callable[[ListFile], str | None]) -> None:

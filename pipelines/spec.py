@@ -33,7 +33,9 @@ Schema (all keys not marked optional are required)::
     name = "official"
     kind = "lists"                     # lists (split files above) | random-by-video | fairplay-h5
     splits = ["1"]
-    val_from = "test"                  # optional, kind = lists: use this part as val when no val list exists
+    val_from = "train"                 # optional, kind = lists without a val list: "train" carves a seeded by-video
+                                       # val list from train (val_fraction of its videos); "test" uses the test list
+    val_fraction = 0.1                 # val_from = "train"
     fractions = [0.8, 0.1, 0.1]        # kind = random-by-video
     seed = 0                           # kind = random-by-video
     pattern = "splits/split{split}/{part}.h5"   # kind = fairplay-h5: member of the splits archive
@@ -43,7 +45,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -60,6 +62,7 @@ LIST_ROLES = ("ids", "split", "meta")
 PARTS = SPLIT_PARTS
 ARCHIVE_CONTENTS = ("videos", "audios", "splits")
 PROTOCOL_KINDS = ("lists", "random-by-video", "fairplay-h5")
+VAL_SOURCES = ("train", "test")  # val_from: a seeded by-video share of train, or the test list itself (the paper's)
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -93,10 +96,11 @@ class Protocol:
     name: str
     kind: str
     splits: tuple[str, ...]
-    val_from: str | None = None
+    val_from: str | None = None  # VAL_SOURCES: where the validation list of a protocol without one comes from
     fractions: tuple[float, float, float] | None = None
     seed: int = 0
     pattern: str | None = None
+    val_fraction: float = 0.1  # val_from = "train": the share of the train videos moved to val
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,17 @@ def _parse_protocols(r: _Reader) -> list[Protocol]:
     return protocols
 
 
+def with_val_from(spec: DatasetSpec, val_from: str | None) -> DatasetSpec:
+    """``spec`` with every protocol that makes its own val list (``val_from`` set) taking it from ``val_from``
+    instead (``ccs-data prepare --val-from``); None leaves the spec as it is."""
+    if val_from is None:
+        return spec
+    if val_from not in VAL_SOURCES:
+        raise SpecError(f"val_from must be one of {', '.join(VAL_SOURCES)}, got {val_from!r}")
+    protocols = tuple(replace(p, val_from=val_from) if p.val_from is not None else p for p in spec.protocols)
+    return replace(spec, protocols=protocols)
+
+
 def _parse_protocol(pr: _Reader) -> Protocol:
     kind = pr.choice("kind", PROTOCOL_KINDS)
     splits = tuple(pr.str_list("splits"))
@@ -261,8 +276,11 @@ def _parse_protocol(pr: _Reader) -> Protocol:
         if "{split}" not in pattern or "{part}" not in pattern:
             raise pr.error("pattern", "must contain {split} and {part}")
     val_from = pr.opt_str("val_from")
-    if val_from is not None and val_from not in PARTS:
-        raise pr.error("val_from", f"must be one of {', '.join(PARTS)}")
+    if val_from is not None and val_from not in VAL_SOURCES:
+        raise pr.error("val_from", f"must be one of {', '.join(VAL_SOURCES)}")
+    val_fraction = pr.opt_float("val_fraction", 0.1)
+    if not 0 < val_fraction < 1:
+        raise pr.error("val_fraction", "must be between 0 and 1")
     return Protocol(
         name=pr.str("name"),
         kind=kind,
@@ -271,6 +289,7 @@ def _parse_protocol(pr: _Reader) -> Protocol:
         fractions=fractions,
         seed=pr.opt_int("seed", 0),
         pattern=pattern,
+        val_fraction=val_fraction,
     )
 
 

@@ -167,7 +167,7 @@ def build_yt(root: Path, dataset: str = "yt-music") -> Path:
         path = encode(media / f"{vid}.mkv", audio=foa, seconds=11, image=image, acodec=codec, extra=extra, rate=10)
         ledger.append(_fetch_record(vid, {"media": f"media/{path.name}"}))
         rows.append({"video_id": vid, "dataset": dataset, "category": "YT-Music", "lists": [],
-                     "splits": {"official/1": ["train"] if i != 1 else ["test", "val"]},
+                     "splits": {"official/1": ["train"] if i != 1 else ["test"]},  # upstream parts (no val list)
                      "upstream_projection": upstream, "stereo_layout": "MONO", "video_itag": None,
                      "audio_itag": None, "audio_codec": codec, "audio_layout": layout})
     write_jsonl(base / "videos.jsonl", rows)

@@ -196,7 +196,7 @@ def test_yt_table_rows_follow_the_contract(tmp_path):
         "audio_codec": "opus",
         "audio_layout": "WXYZ",
     }
-    assert rows["1cr_tcBus14"]["splits"] == {"official/1": ["test", "val"]}  # val_from = test
+    assert rows["1cr_tcBus14"]["splits"] == {"official/1": ["test"]}  # the upstream parts; val_from applies at prepare
     assert rows["1cr_tcBus14"]["audio_itag"] is None and rows["1cr_tcBus14"]["upstream_projection"] == "ER"
     assert "zzzzzzzzzzz" not in rows  # meta lists annotate, they do not add ids
     raws = {e.raw for e in table.invalid}
@@ -265,7 +265,7 @@ def test_real_spatialaudiogen_lists(tmp_path):
                                   list_category=recipe_for(subset.lower()).list_category)
         assert len(table.rows) == n and not table.invalid
         assert sum(r["splits"].get("official/1") == ["train"] for r in table.rows) == n_train
-        assert sum(r["splits"].get("official/1") == ["test", "val"] for r in table.rows) == n_test
+        assert sum(r["splits"].get("official/1") == ["test"] for r in table.rows) == n_test
         assert all(r["category"] == subset for r in table.rows)
 
 

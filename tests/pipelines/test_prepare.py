@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,9 @@ from pipelines.contract import CLIP_SAMPLES, FRAMES_PER_CLIP
 from pipelines.io import Ledger, read_jsonl
 from pipelines.media import decode_audio
 from pipelines.prepare import PrepareError, prepare_dataset
-from pipelines.prepared import split_by_video
+from pipelines.prepared import carve_val, compute_splits, part_sizes, split_by_video
 from pipelines.shard import shard_dataset
-from pipelines.spec import load_spec
+from pipelines.spec import Protocol, load_spec, with_val_from
 from pipelines.verify import verify_dataset
 from tests.helpers.prepare_world import (
     FAIRPLAY_IDS,
@@ -85,6 +86,39 @@ def test_split_by_video_is_seeded_and_order_independent():
     counts = {p: sum(v == p for v in a.values()) for p in ("train", "val", "test")}
     assert counts == {"train": 80, "val": 10, "test": 10}
     assert split_by_video(ids, (0.8, 0.1, 0.1), seed=1) != a
+
+
+@pytest.mark.parametrize("n,sizes", [(2, (2, 0, 0)), (3, (1, 1, 1)), (4, (2, 1, 1)), (5, (3, 1, 1)), (9, (7, 1, 1)),
+                                     (20, (16, 2, 2))])
+def test_a_small_by_video_split_gives_every_part_a_video(n, sizes):
+    """Issue 10: 4 videos at 80/10/10 used to give 3/0/1, an empty val list that ccs-train refuses."""
+    assert part_sizes(n, (0.8, 0.1, 0.1)) == sizes
+    got = split_by_video([f"v{i}" for i in range(n)], (0.8, 0.1, 0.1), seed=3)
+    assert tuple(sum(p == part for p in got.values()) for part in ("train", "val", "test")) == sizes
+    assert part_sizes(4, (0.8, 0.2, 0.0)) == (3, 1, 0)  # a part without a share stays empty
+
+
+def _yt_protocol(**kw):
+    return Protocol(name="official", kind="lists", splits=("1",), **kw)
+
+
+def test_val_from_carves_a_seeded_by_video_val_list_from_train_or_takes_the_test_list():
+    table = {f"v{i:02d}": {"splits": {"official/1": ["train" if i < 20 else "test"]}} for i in range(25)}
+    kept = sorted(table)
+    spec = replace(load_spec(dataset="yt-music"), protocols=(_yt_protocol(val_from="train", val_fraction=0.1),))
+    carved = compute_splits(spec, table, kept)
+    parts = [carved[v]["official/1"] for v in kept]
+    assert parts.count(["val"]) == 2 and parts.count(["train"]) == 18 and parts.count(["test"]) == 5
+    assert all(carved[v]["official/1"] == ["test"] for v in kept[20:])  # val comes from train only
+    assert compute_splits(spec, table, list(reversed(kept))) == carved  # seeded, order-independent
+    reseeded = replace(spec, protocols=(_yt_protocol(val_from="train", val_fraction=0.1, seed=1),))
+    assert compute_splits(reseeded, table, kept) != carved
+    # dropped videos never reach val: the carve is over the kept train videos
+    fewer = compute_splits(spec, table, kept[:2] + kept[20:])
+    assert sorted(fewer[v]["official/1"] for v in kept[:2]) == [["train"], ["val"]]
+    paper = compute_splits(with_val_from(spec, "test"), table, kept)
+    assert all(paper[v]["official/1"] == (["test", "val"] if i >= 20 else ["train"]) for i, v in enumerate(kept))
+    assert carve_val(["a"], 0.1, 0) == set() and len(carve_val(["a", "b"], 0.01, 0)) == 1
 
 
 # ----------------------------------------------------------------------------------------------- MUSIC
@@ -252,7 +286,7 @@ def test_foa_decoded_to_binaural_and_kept(prepared):
         assert ild * np.sign(az) > 8.0, (vid, ild)  # source at +90 -> louder left, at -90 -> louder right
         if layout == "WXY":
             assert np.abs(foa[:, 2]).max() < 1e-3  # the silent Z stays silent
-        assert clips[key]["splits"]["official/1"] in (["train"], ["test", "val"])
+        assert clips[key]["splits"]["official/1"] in (["train"], ["val"], ["test"])  # val carved from train
 
 
 # ----------------------------------------------------------------------------------------------- FAIR-Play

@@ -49,6 +49,8 @@ def _write(tmp_path: Path, text: str) -> Path:
         ('format = "id-lines"\nrole = "ids"', 'format = "csv"\nrole = "ids"', "'lists[0].format'"),
         ('part = "train"', 'part = "dev"', "'lists[1].part'"),
         ('kind = "lists"', 'kind = "random"', "'protocols[0].kind'"),
+        ('val_from = "train"', 'val_from = "val"', "'protocols[0].val_from'"),
+        ('val_fraction = 0.1', 'val_fraction = 1.5', "'protocols[0].val_fraction'"),
         ('url = "https://raw.githubusercontent.com/pedro-morgado/spatialaudiogen/a3e8ad1a6bfd78c51a8a073cd00f9d80387e164e/meta/subsets/YT-Music.lst"',
          'url = "ftp://example.com/x"', "'lists[0].url'"),
     ],
