@@ -56,13 +56,15 @@ def audio_filter(stream: ffmpeg.nodes.FilterableStream, in_channels: int, out_ch
     4-channel ambisonic streams (opus) carry ffmpeg's 'ambisonic 1' layout, which its resampler refuses; an explicit
     channelmap to the plain 4.0 layout first keeps the channel order (ACN W, Y, Z, X) and makes resampling legal.
     A 3-channel horizontal-only stream (ACN 0, 1, 3 = W, Y, X) is mapped the same way; the silent Z is inserted
-    after decoding (:func:`decode_audio`).
+    after decoding (:func:`decode_audio`). ``first_pts=0`` puts the first output sample at t = 0 of the file's
+    timeline, as the frames are (:class:`FrameSpec`): audio that starts after the video is preceded by silence,
+    samples before t = 0 (encoder delay) are dropped, so sound and picture stay in step.
     """
     mapping = _CHANNEL_MAPS.get((in_channels, out_channels))
     if mapping is None:
         raise MediaError(f"cannot decode {in_channels} channels as {out_channels}")
     stream = stream.filter("channelmap", map=mapping[0], channel_layout=mapping[1])
-    return stream.filter("aresample", sample_rate, **({"resampler": "soxr"} if _has_soxr() else {}))
+    return stream.filter("aresample", sample_rate, first_pts=0, **({"resampler": "soxr"} if _has_soxr() else {}))
 
 
 _SOXR: bool | None = None
