@@ -21,7 +21,7 @@ from benchmarks.tables import TABLES, get_table, paper_row, paper_rows, slugify
 from ccstereo.checkpoint import save_checkpoint
 from ccstereo.cli import infer_command as infer_main
 from ccstereo.config import preset
-from ccstereo.metrics import METRIC_NAMES
+from ccstereo.metrics import METRIC_NAMES, SPATIAL_NAMES
 from ccstereo.model import build_model
 from pipelines.synth.fakeshards import make_fake_dataset
 from tests.helpers.media import make_video
@@ -142,7 +142,7 @@ def test_table_2_with_given_checkpoints_writes_per_split_reports_and_skips_on_re
     one = json.loads((t / "splits" / "fair-play-5-split-3" / "ccstereo.json").read_text())
     assert one["n_clips"] == len(one["clips"]) == 2 and one["checkpoint_sha256"]
     rows = list(csv.reader((t / "splits" / "fair-play-5-split-3" / "ccstereo.csv").open()))
-    assert rows[0] == ["key", *METRIC_NAMES] and len(rows) == 1 + 2 + 1 and rows[-1][0] == "mean"
+    assert rows[0] == ["key", *METRIC_NAMES, *SPATIAL_NAMES] and len(rows) == 1 + 2 + 1 and rows[-1][0] == "mean"
     # Mono-Mono predicts no difference: its Phs is the same whatever the split's content, near pi/2
     mono = json.loads((t / "splits" / "fair-play-5-split-1" / "mono-mono.json").read_text())
     assert 1.2 < mono["metrics"]["Phs"] < 2.0

@@ -181,7 +181,7 @@ def test_ccs_infer_report_for_a_stereo_and_a_mono_video(finished_run, tmp_path):
             assert (out / r).is_file(), r
         labels = (out / "report.html").read_text()
         assert len(refs.audio) == (4 if stereo else 2)  # mono, [truth], prediction, [error]
-        assert ("ground truth" in labels) == stereo and ("ILD (dB)†" in labels) == stereo
+        assert ("<figcaption>ground truth</figcaption>" in labels) == stereo and ("ILD (dB)†" in labels) == stereo
         pred, rate = sf.read(out / "listen" / "video-pred0.wav")
         assert rate == 16_000 and pred.shape[1] == 2 and abs(pred.shape[0] - 24_000) < 1000
         assert np.abs(pred).max() > 0
