@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from benchmarks import report
-from benchmarks.evaluate import predict
 from benchmarks.records import finished_result
 from benchmarks.tables import get_table
 from ccstereo.checkpoint import load_model
+from ccstereo.evaluate import EvalSettings, predict
 from ccstereo.infer import JpegFrames
 from ccstereo.listening import ClipView, esc, html_table, number_cell, render_clip, write_page
 from pipelines.io import sha256_file
@@ -120,8 +120,8 @@ def _section_clips(table_dir: Path, summary: dict[str, Any], sec: dict[str, Any]
     ref = next((r for r in recs if r["method"] == REFERENCE_METHOD), None) or next(
         (r for r in recs if r.get("checkpoint")), recs[0])
     chosen = choose_clips(ref["clips"], seed)
-    keys = read_split_keys(root, sec["dataset"], sec["protocol"], split, "test")
-    following = {k: keys[(i + 1) % len(keys)] for i, k in enumerate(keys)}  # the shuffled-frames pairing
+    keys = sorted(read_split_keys(root, sec["dataset"], sec["protocol"], split, "test"))
+    following = {k: keys[(i + 1) % len(keys)] for i, k in enumerate(keys)}  # the shuffled pairing: next in key order
     wanted = {k for k, _ in chosen} | {following[k] for k, _ in chosen}
     clips = {c.key: c for c in iter_clips(list_shards(root, sec["dataset"]), sorted(wanted))}
     models: dict[str, Any] = {}
@@ -137,9 +137,10 @@ def _section_clips(table_dir: Path, summary: dict[str, Any], sec: dict[str, Any]
                 models[rec["checkpoint"]] = load_model(rec["checkpoint"], device)
             model = models.get(rec.get("checkpoint") or "")
             frames = clips[following[key]].frames if rec.get("shuffle_frames") else clip.frames
+            settings = EvalSettings(hop=rec["hop"], tail=rec.get("tail", "pad"), tdss=rec["tdss"],
+                                    batch_size=batch_size)
             predictions[rec["method"]] = predict(clip, frames, model, None if model is None else model.cfg,
-                                                 tdss=rec["tdss"], hop=rec["hop"], batch_size=batch_size,
-                                                 device=device)
+                                                 settings, device)
         view = ClipView(slug=f"{sec['dataset']}-{sec['protocol']}-{split}-{n}", title=f"{key} ({why})",
                         frames=JpegFrames(clip.frames), mono=clip.audio[0] + clip.audio[1], truth=clip.audio,
                         predictions=predictions, notes=notes,
