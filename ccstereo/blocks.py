@@ -7,8 +7,6 @@ transposed-conv steps up with skips, and a last transposed conv to a complex mas
 
 from __future__ import annotations
 
-import glob
-import os
 from pathlib import Path
 
 import torch
@@ -17,6 +15,7 @@ import torchvision
 from torch import nn
 
 from ccstereo.constants import N_FREQ, N_SEGMENT_FRAMES
+from pipelines.weights import cache_dir, find_cached
 
 AUDIO_INPUT_HW = (N_FREQ, N_SEGMENT_FRAMES)  # (257, 64)
 
@@ -24,19 +23,18 @@ AUDIO_INPUT_HW = (N_FREQ, N_SEGMENT_FRAMES)  # (257, 64)
 # ----------------------------------------------------------------------------------------------- visual side
 def find_imagenet_resnet18() -> Path | None:
     """torchvision's cached ImageNet ResNet-18 (``<torch hub dir>/checkpoints/resnet18-*.pth``), if present."""
-    hits = sorted(glob.glob(os.path.join(torch.hub.get_dir(), "checkpoints", "resnet18-*.pth")))
-    return Path(hits[0]) if hits else None
+    return find_cached()
 
 
-def _resnet18_weights_path(init: str) -> Path:
+def resnet18_weights_path(init: str) -> Path:
     """Where the ``init`` weights ("imagenet" or a state-dict path) are; a clear error when they are not there."""
     if init == "imagenet":
         path = find_imagenet_resnet18()
         if path is None:
             raise FileNotFoundError(
-                "ImageNet ResNet-18 weights not found in torchvision's cache "
-                f"({os.path.join(torch.hub.get_dir(), 'checkpoints')}/resnet18-*.pth). Copy them there, pass "
-                "their path (--visual-init PATH), or train from scratch with --visual-init random."
+                f"ImageNet ResNet-18 weights not found in torchvision's cache ({cache_dir()}/resnet18-*.pth). "
+                "Download them with `ccs-data fetch-weights`, pass their path (--visual-init PATH), or train "
+                "from scratch with --visual-init random."
             )
         return path
     path = Path(init)
@@ -52,7 +50,7 @@ def resnet18_trunk(init: str) -> nn.Sequential:
     """
     net = torchvision.models.resnet18(weights=None)
     if init != "random":
-        path = _resnet18_weights_path(init)
+        path = resnet18_weights_path(init)
         state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
