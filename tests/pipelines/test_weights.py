@@ -58,7 +58,8 @@ def test_fetch_into_torchvisions_cache_and_visual_init_imagenet_finds_it(torch_h
     assert cache_dir() == torch_home / "hub" / "checkpoints" and find_cached() is None
     got = fetch_weights(f"{base}/{weights.name}", retry_wait_s=0)
     assert got.action == "downloaded" and got.path == cache_dir() / weights.name
-    assert got.path.read_bytes() == weights.read_bytes() and got.sha256 == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert got.path.read_bytes() == weights.read_bytes()
+    assert got.sha256 == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert find_cached() == got.path and not list(cache_dir().glob(f"*{STAGING_SUFFIX}*"))
     # what --visual-init imagenet loads is that file
     trunk = resnet18_trunk("imagenet")
