@@ -12,11 +12,13 @@ import click
 from benchmarks.demo import run_demo
 from benchmarks.fetch_speed import measure_fetch
 from benchmarks.html_report import rebuild
+from benchmarks.infer_memory import measure_infer_memory
 from benchmarks.infer_speed import measure_inference
 from benchmarks.loader_throughput import measure_loader
 from benchmarks.metrics_speed import measure_metrics
 from benchmarks.plan import BenchConfig, parse_checkpoint_args
 from benchmarks.prepare_throughput import measure_prepare
+from benchmarks.projection_eval import evaluate_projection
 from benchmarks.run import run_table
 from benchmarks.tables import TABLE_IDS, TABLES, paper_rows
 from benchmarks.train_throughput_gpu import measure_training
@@ -24,6 +26,7 @@ from benchmarks.world_speed import measure_world
 from ccstereo.constants import INFER_HOP_SAMPLES, SEGMENT_SAMPLES
 from ccstereo.metrics import PAD_MODES
 from ccstereo.released import TRUST_FLAG, describe, import_released
+from pipelines.io import atomic_write_text
 from pipelines.recipes import DATASETS
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -250,6 +253,39 @@ def speed_infer(preset_name: str, arch: str, repeats: int, batch_size: int, hop:
     """Sliding-window inference on a 10 s clip: batched vs one window at a time, TDSS on vs off."""
     _echo_json(measure_inference(preset_name, arch=arch, repeats=repeats, batch_size=batch_size, hop=hop,
                                  device=device, threads=threads), indent=1)
+
+
+@speed.command("infer-memory")
+@click.option("--seconds", default="10,120,1200", show_default=True, help="Comma-separated video lengths (s).")
+@click.option("--preset", "preset_name", type=PRESETS, default="paper", show_default=True)
+@click.option("--hop", default=10_080, show_default=True, help="Sliding-window hop (large: long runs stay short).")
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--baseline-max", default=120.0, show_default=True,
+              help="Run the in-memory baseline on lengths up to this many seconds.")
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the generated test videos here and reuse them (default: a temporary folder).")
+def speed_infer_memory(seconds: str, preset_name: str, hop: int, batch_size: int, baseline_max: float,
+                       work: Path | None) -> None:
+    """Peak memory of streaming ccs-infer against the video's length, the in-memory path as baseline."""
+    lengths = [float(s) for s in seconds.split(",") if s.strip()]
+    _echo_json(measure_infer_memory(lengths, preset_name=preset_name, hop=hop, batch_size=batch_size,
+                                    baseline_max_s=baseline_max, work=work), indent=1)
+
+
+@main.command("projection")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--scenes-per-kind", default=4, show_default=True, help="Panoramas per kind (each in ER and EAC).")
+@click.option("--yaws", default=4, show_default=True, help="Frames (yaw angles) per panorama and projection.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write every frame's and video's row as JSON to this file.")
+def projection_cmd(seed: int, scenes_per_kind: int, yaws: int, out: Path | None) -> None:
+    """Accuracy and confidence calibration of the projection decision on a labelled set of natural-looking 360
+    frames (photographs, rooms, sky and floor, 1/f noise, low texture, dark scenes, a relief map) at YouTube's
+    sizes, ER and EAC; prints the summary as JSON."""
+    result = evaluate_projection(seed=seed, scenes_per_kind=scenes_per_kind, yaws_per_scene=yaws)
+    if out is not None:
+        atomic_write_text(out, json.dumps(result, indent=1))
+    _echo_json(result["summary"], indent=1)
 
 
 @speed.command("loader")

@@ -9,8 +9,9 @@ prepare grabs it and judged alone; each video is judged over its frames, and the
 correct and with a wrong upstream label.
 
 Results: per-frame accuracy (abstaining = confidence under the adoption threshold), per-video decisions, how often
-a correct upstream label was overridden (must be never), how often a wrong one was corrected, and the confidence
-calibration (accuracy per confidence band).
+a correct upstream label was overridden (must be never), how often a wrong one was corrected, the confidence
+calibration (accuracy per confidence band), and as the baseline, measured on the same frames, the cue-threshold
+detector this decision replaced.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from pipelines.media import grab_frames
 from pipelines.projection import (
@@ -57,12 +59,13 @@ def _video_filter(projection: str, size: tuple[int, int]) -> str:
 
 
 def build_eval_set(out_dir: Path, *, seed: int = 0, scenes_per_kind: int = 3, yaws_per_scene: int = 4,
-                   crf: int = 23) -> list[EvalVideo]:
+                   crf: int = 23, kinds: tuple[str, ...] = tuple(KINDS)) -> list[EvalVideo]:
     """Encode the evaluation videos under ``out_dir``: every kind x ``scenes_per_kind`` panoramas, each in both
     projections (sizes alternating), ``yaws_per_scene`` frames at 1 fps, one yaw each."""
     videos = []
     pw, ph = PANORAMA_SIZE
-    for k_index, kind in enumerate(KINDS):
+    for kind in kinds:
+        k_index = list(KINDS).index(kind)
         for s in range(scenes_per_kind):
             rng = np.random.default_rng([seed, k_index, s])
             pano = panorama(kind, rng, pw, ph)
@@ -78,6 +81,27 @@ def build_eval_set(out_dir: Path, *, seed: int = 0, scenes_per_kind: int = 3, ya
                              None, None)
                 videos.append(EvalVideo(name, kind, projection, size, yaws, path))
     return videos
+
+
+# The cue-threshold detector this decision replaced (main at b9cde7f), kept as the benchmark's baseline: three cues
+# on the frame squashed to 480x240, each a ratio to the frame's own neighbour differences, majority vote.
+_OLD_THRESHOLDS = {"wrap": 1.0, "poles": 0.35, "seam": 8.0}
+
+
+def threshold_baseline(frame: np.ndarray) -> str | None:
+    """The old detector's label for one frame (None: too flat to judge)."""
+    img = np.asarray(Image.fromarray(frame).resize((480, 240), Image.BOX), dtype=np.float32).mean(axis=2)
+    if img.std() < 2.0:
+        return None
+    h, w = img.shape
+    d = w // 8
+    cues = {
+        "wrap": float(np.abs(img[:, 0] - img[:, -1]).mean()) / max(float(np.abs(img[:, d:] - img[:, :-d]).mean()), 1e-3),
+        "poles": 0.5 * (float(img[0].std()) + float(img[-1].std())) / max(float(np.median(img.std(axis=1))), 1.0),
+        "seam": float(np.abs(img[h // 2 - 1] - img[h // 2]).mean()) / max(float(np.abs(np.diff(img, axis=0)).mean()),
+                                                                           1e-3),
+    }
+    return "EAC" if sum(cues[k] > _OLD_THRESHOLDS[k] for k in cues) >= 2 else "ER"
 
 
 def _band(conf: float) -> str:
@@ -98,7 +122,8 @@ def judge(videos: list[EvalVideo]) -> dict[str, Any]:
         for yaw, f in zip(v.yaws, frames):
             det = detect_projection([f])
             frame_rows.append({"video": v.name, "kind": v.kind, "truth": v.projection, "yaw": yaw,
-                               "label": det.label, "confidence": det.confidence, **det.scores})
+                               "label": det.label, "confidence": det.confidence, **det.scores,
+                               "baseline_label": threshold_baseline(f)})
         det = detect_projection(frames)
         wrong = "ER" if v.projection == "EAC" else "EAC"
         kept = decide_projection(v.name, upstream=v.projection, metadata=None, detection=det)
@@ -129,16 +154,21 @@ def summarise(frame_rows: list[dict[str, Any]], video_rows: list[dict[str, Any]]
         "correct_upstream_overridden": sum(r["with_correct_upstream"] != r["truth"] for r in video_rows),
         "wrong_upstream_corrected": sum(r["with_wrong_upstream"] == r["truth"] for r in video_rows),
         "min_video_confidence": float(min(r["confidence"] for r in video_rows)),
+        # the old detector outranked the upstream label: each wrong frame label would have overridden it
+        "baseline_frame_accuracy": float(np.mean([r["baseline_label"] == r["truth"] for r in frame_rows])),
+        "baseline_frame_accuracy_by_kind": {
+            k: float(np.mean([r["baseline_label"] == r["truth"] for r in frame_rows if r["kind"] == k]))
+            for k in by_kind},
     }
 
 
 def evaluate_projection(*, seed: int = 0, scenes_per_kind: int = 3, yaws_per_scene: int = 4,
-                        work: Path | None = None) -> dict[str, Any]:
+                        kinds: tuple[str, ...] = tuple(KINDS), work: Path | None = None) -> dict[str, Any]:
     """Build the set in ``work`` (a temporary folder when None), judge it; the result of :func:`judge` plus timing."""
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         videos = build_eval_set(Path(tmp), seed=seed, scenes_per_kind=scenes_per_kind,
-                                yaws_per_scene=yaws_per_scene)
+                                yaws_per_scene=yaws_per_scene, kinds=kinds)
         t1 = time.perf_counter()
         result = judge(videos)
     result["summary"].update(seed=seed, build_s=round(t1 - t0, 1), judge_s=round(time.perf_counter() - t1, 1))
