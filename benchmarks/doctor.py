@@ -2,7 +2,7 @@
 
 Registered in the ``ccstereo.doctor`` entry-point group (pyproject.toml), since the doctor lives in ``pipelines``,
 which may not import the tables or the presets. The needs: torch and torchvision; CUDA unless the preset is
-``cpu-small``; the ImageNet ResNet-18 weights when the preset starts from them (``visual_init = imagenet``); the
+``cpu-small``; the ImageNet ResNet-18 weights when a run still to train starts from them (``visual_init``); the
 table's split lists and shards under the root; and room for the checkpoints of every run still to train.
 """
 
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.plan import BenchConfig, Job, plan
+from benchmarks.checkpoints import runs_to_train, train_config
+from benchmarks.plan import BenchConfig, plan
 from benchmarks.tables import TablePreset
-from ccstereo.config import ModelConfig, preset as train_preset
+from ccstereo.config import ModelConfig
 from ccstereo.model import build_model
 from pipelines.contract import SPLIT_PARTS, DatasetLayout
 from pipelines.doctor import Target, TargetOptions
@@ -52,28 +53,20 @@ def data_check(table: TablePreset, root: Path) -> Check:
     return Check("data", "ok", f"shards and split lists present: {listed}")
 
 
-def to_train(jobs: list[Job], table_dir: Path) -> list[Job]:
-    """The jobs whose network this run trains (not Mono-Mono, not reusing another row's), and not finished."""
-    return [j for j in jobs if j.method.arch != "mono-mono" and j.method.checkpoint_of is None
-            and not (j.run_dir(table_dir) / "best.pt").is_file()]
-
-
 def bench_target(arg: str, options: TargetOptions) -> Target:
     out = options.out or options.root
     cfg = BenchConfig(table=arg, root=str(options.root), out=str(out), preset=options.preset, progress=False)
     table, jobs = plan(cfg)
     preset_name = options.preset or table.default_preset
+    table_dir = cfg.table_dir(table.table)
+    training = [train_config(cfg, job, job.run_dir(table_dir), preset_name).model
+                for job in runs_to_train(cfg, jobs, table_dir)]
     sizes: dict[str, int] = {}
-    need = 0
-    training = to_train(jobs, cfg.table_dir(table.table))
-    for job in training:
-        model_cfg = train_preset(preset_name, {"arch": job.method.arch, **job.method.model}).model
-        key = repr(model_cfg)
-        if key not in sizes:
-            sizes[key] = network_bytes(model_cfg)
-        need += CHECKPOINT_COPIES * sizes[key]
+    for model_cfg in training:
+        sizes.setdefault(repr(model_cfg), network_bytes(model_cfg))
+    need = sum(CHECKPOINT_COPIES * sizes[repr(m)] for m in training)
     needs = ("torch", "writable", "disk")
-    needs += ("weights",) if train_preset(preset_name).model.visual_init == "imagenet" else ()
+    needs += ("weights",) if any(m.visual_init == "imagenet" for m in training) else ()
     needs += ("cuda",) if preset_name != CPU_PRESET else ()
     return Target(f"ccs-bench run --table {arg} --root {options.root} --out {out} --preset {preset_name}", needs,
                   extra=(data_check(table, options.root),), disk_bytes=need, folder=out, folder_option="--out",
