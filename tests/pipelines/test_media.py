@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from pipelines.ffmpeg import run_ffmpeg
-from pipelines.media import FrameSpec, MediaError, decode_audio, iter_frames
+from pipelines.media import FrameSpec, MediaError, decode_audio, iter_audio, iter_frames
 from pipelines.probe import probe
 from tests.helpers.prepare_world import eqr_scene, eqr_to_eac
 
@@ -113,3 +113,16 @@ def test_top_bottom_stereo_keeps_the_top_half(tmp_path):
     top_path = tmp_path / "top.mkv"
     _encode_frames(top[None], top_path, 10)
     assert np.abs(out - next(iter_frames(top_path, FrameSpec(projection="ER")))).mean() < 2.0
+
+
+def test_streamed_audio_equals_the_whole_decode(tmp_path):
+    wav = tmp_path / "st.wav"
+    sf.write(wav, tones([440.0, 1000.0], 2.3), SR_IN)
+    whole = decode_audio(wav, in_channels=2, out_channels=2)
+    chunks = list(iter_audio(wav, in_channels=2, out_channels=2, chunk_samples=5000))
+    assert [c.shape[1] for c in chunks[:-1]] == [5000] * (len(chunks) - 1) and 0 < chunks[-1].shape[1] <= 5000
+    assert np.array_equal(np.concatenate(chunks, axis=1), whole)
+    bad = tmp_path / "bad.mkv"
+    bad.write_bytes(b"not media" * 50)
+    with pytest.raises(MediaError, match="bad.mkv: audio cannot be decoded"):
+        list(iter_audio(bad, in_channels=2, out_channels=2))
