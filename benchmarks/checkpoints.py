@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from benchmarks.plan import BenchConfig, Job
-from ccstereo.config import preset as train_preset
+from ccstereo.config import TrainConfig, preset as train_preset
 from ccstereo.train import train
 
 # (section key, split, owner method name) -> the checkpoint trained for it in this run
@@ -30,15 +30,23 @@ def checkpoint_for(cfg: BenchConfig, job: Job, table_dir: Path, preset_name: str
     return trained[key]
 
 
+def train_config(cfg: BenchConfig, job: Job, run_dir: Path, preset_name: str) -> TrainConfig:
+    """The training run of the job's checkpoint owner: the preset, then the method's own recipe (``train``), then
+    what the command line sets (recipe, steps, batch, seed, selection list)."""
+    spec, section = job.owner, job.section
+    given = {"max_steps": cfg.max_steps, "batch_size": cfg.train_batch_size}
+    return train_preset(
+        preset_name, {"arch": spec.arch, **spec.model},
+        **{**spec.train, **{k: v for k, v in given.items() if v is not None}},
+        root=cfg.root, dataset=section.dataset, protocol=section.protocol, split=job.split, out=str(run_dir),
+        recipe=cfg.recipe, seed=cfg.seed, select_on=cfg.select_on, device=cfg.device, progress=cfg.progress,
+    )
+
+
 def train_method(cfg: BenchConfig, job: Job, run_dir: Path, preset_name: str) -> Path:
     """Train the job's checkpoint owner on its split into ``run_dir``; the selected checkpoint (``best.pt``, or
     ``last.pt`` when the run never validated)."""
-    spec, section = job.owner, job.section
-    tcfg = train_preset(
-        preset_name, {"arch": spec.arch, **spec.model}, root=cfg.root, dataset=section.dataset,
-        protocol=section.protocol, split=job.split, out=str(run_dir), max_steps=cfg.max_steps, seed=cfg.seed,
-        select_on=cfg.select_on, device=cfg.device, progress=cfg.progress, batch_size=cfg.train_batch_size,
-    )
+    tcfg = train_config(cfg, job, run_dir, preset_name)
     meta_path = run_dir / "metadata.json"
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))

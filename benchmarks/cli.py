@@ -23,6 +23,7 @@ from benchmarks.run import run_table
 from benchmarks.tables import TABLE_IDS, TABLES, paper_rows
 from benchmarks.train_throughput_gpu import measure_training
 from benchmarks.world_speed import measure_world
+from ccstereo.config import RECIPES
 from ccstereo.constants import INFER_HOP_SAMPLES, SEGMENT_SAMPLES
 from ccstereo.metrics import PAD_MODES
 from ccstereo.released import TRUST_FLAG, describe, import_released
@@ -51,7 +52,8 @@ def main() -> None:
 @click.option("--table", required=True, type=click.Choice(TABLE_IDS),
               help="1: FAIR-Play 10-split; 2: FAIR-Play 5-split; 3: MUSIC-Stereo; 4: YT-MUSIC; 5: ablation "
                    "ladder (FAIR-Play 5-split split 2 + MUSIC-Stereo); 6: YT-CLEAN; synthetic: the built-in "
-                   "world's FAIR-Play-like set, with a frames-shuffled control row.")
+                   "world's FAIR-Play-like set, with a frames-shuffled control row; synthetic-ablation: Table 5's "
+                   "ladder on that set, 3 seeds per rung.")
 @click.option("--root", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Data root holding <root>/<dataset>/shards and splits (from `ccs-data shard`).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -66,14 +68,22 @@ def main() -> None:
               help="Cap training at this many steps per run (default: the preset's epochs).")
 @click.option("--train-batch-size", type=click.IntRange(min=1), default=None,
               help="Training batch size (default: the preset's; paper 128, cpu-small 16).")
-@click.option("--hop", type=click.IntRange(min=1, max=SEGMENT_SAMPLES), default=INFER_HOP_SAMPLES, show_default=True,
-              help="Inference hop in samples (paper 1600; official code 1008).")
+@click.option("--recipe", type=click.Choice(RECIPES), default="official", show_default=True,
+              help="official: the released code's loss forms, full-clip selection and hop 1008 (the computations "
+                   "behind the published numbers); paper-text: the paper's equations and hop 1600 "
+                   "(docs/FIDELITY.md). Recorded in every checkpoint, record and report.")
+@click.option("--hop", type=click.IntRange(min=1, max=SEGMENT_SAMPLES), default=None,
+              help="Inference hop in samples for every method (default: the recipe's, 1008 or 1600, with the last "
+                   "window zero-padded past the end; Mono2Binaural on the paper's tables: 2.5D's 800).")
 @click.option("--pad-mode", type=click.Choice(PAD_MODES), default="constant", show_default=True,
               help="STFT padding of the metrics: constant (zeros; librosa>=0.10, official CCStereo eval) or "
                    "reflect (older papers).")
 @click.option("--select-on", type=click.Choice(["val", "test"]), default="val", show_default=True,
               help="Model selection split; 'test' reproduces the official code and is labelled in reports.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seeds", default=None, metavar="S,S,...",
+              help="Train and evaluate every row once per seed (default: the table's; synthetic-ablation: 0,1,2); "
+                   "the report gives the mean and spread over seeds.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Inference windows per forward pass.")
@@ -83,15 +93,16 @@ def main() -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan and the estimated compute (from a training step "
                                               "measured now), run nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def run_cmd(table, root, out, splits, methods, checkpoints, preset, max_steps, train_batch_size, hop, pad_mode,
-            select_on, seed, device, batch_size, truth, dry_run, quiet) -> None:
+def run_cmd(table, root, out, splits, methods, checkpoints, preset, max_steps, train_batch_size, recipe, hop,
+            pad_mode, select_on, seed, seeds, device, batch_size, truth, dry_run, quiet) -> None:
     """Train/evaluate one table and write its reports (finished splits are skipped on a rerun)."""
     try:
         cfg = BenchConfig(
             table=table, root=str(root), out=str(out), splits=tuple(splits) or None,
             methods=tuple(methods) or None, checkpoints=parse_checkpoint_args(checkpoints), preset=preset,
-            max_steps=max_steps, train_batch_size=train_batch_size, hop=hop, pad_mode=pad_mode,
-            select_on=select_on, seed=seed, device=device, batch_size=batch_size, dry_run=dry_run,
+            max_steps=max_steps, train_batch_size=train_batch_size, recipe=recipe, hop=hop, pad_mode=pad_mode,
+            select_on=select_on, seed=seed, seeds=_seeds(seeds), device=device, batch_size=batch_size,
+            dry_run=dry_run,
             progress=not quiet, truth=None if truth is None else str(truth),
         )
         result = run_table(cfg)
@@ -143,6 +154,15 @@ def report_cmd(out: Path, root: Path | None, device: str, batch_size: int) -> No
         raise click.ClickException(str(exc)) from None
     for page in pages:
         click.echo(f"wrote {page} and {page.with_name('report.md')}")
+
+
+def _seeds(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected seeds like 0,1,2, got {text!r}", param_hint="--seeds") from None
 
 
 @main.command("tables")

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.checkpoints import train_config
 from benchmarks.plan import BenchConfig, Job
 from benchmarks.records import finished_result
 from benchmarks.tables import MethodSpec, Section, TablePreset
-from ccstereo.config import ModelConfig, TrainConfig, preset as train_preset
+from ccstereo.config import ModelConfig, TrainConfig
 from ccstereo.constants import N_FREQ, N_SEGMENT_FRAMES, SEGMENT_SAMPLES
 from ccstereo.infer import window_starts
 from ccstereo.model import build_model
@@ -68,8 +69,7 @@ def dry_run(cfg: BenchConfig, preset: TablePreset, jobs: list[Job], preset_name:
     lines, total, unknown = [], 0.0, 0
     for job in jobs:
         spec = job.method
-        tcfg = train_preset(preset_name, {"arch": spec.arch, **spec.model}, max_steps=cfg.max_steps,
-                            batch_size=cfg.train_batch_size)
+        tcfg = train_config(cfg, job, table_dir / "dry-run", preset_name)
         n_train = count_keys(root, job.section, job.split, "train")
         n_test = count_keys(root, job.section, job.split, "test")
         done = finished_result(job.result_json(table_dir)) is not None
@@ -78,7 +78,7 @@ def dry_run(cfg: BenchConfig, preset: TablePreset, jobs: list[Job], preset_name:
         if spec.arch != "mono-mono" and key not in measured:
             measured[key] = measure_step_seconds(tcfg.model, tcfg.batch_size, device, repeats=1)
         step_s, window_s = measured.get(key, (0.0, 0.0))
-        windows = len(window_starts(CLIP_SAMPLES, cfg.hop, SEGMENT_SAMPLES)) * (n_test or 0)
+        windows = len(window_starts(CLIP_SAMPLES, cfg.eval_hop(spec), SEGMENT_SAMPLES, spec.tail or "pad")) * (n_test or 0)
         # unknown without the split lists (data not sharded yet): say so rather than estimate zero
         est = None if steps is None or n_test is None else steps * step_s + windows * window_s
         if not done:

@@ -1,6 +1,8 @@
 """Training-input throughput per CPU core: the streaming loader (K samples per tar read, decode only the frames
-used, DCT-downscaled JPEG decode, batched jitter + normalisation) against a naive per-sample pipeline measured in
-the same run (one tar read and a full audio decode per sample, full-size decode, per-sample float augmentation).
+used, DCT-downscaled JPEG decode, batched jitter + normalisation) and the epoch sampler (each clip once per epoch,
+shuffled: three seeks per sample) against a naive per-sample pipeline measured in the same run (one tar read and
+a full audio decode per sample, full-size decode, per-sample float augmentation); and what an epoch of each sampler
+covers (share of the clips visited, share of batch samples whose clip is in the batch more than once).
 
     ccs-bench speed loader [--preset paper|cpu-small] [--batches 20] [--repeats 3] [--compare-readers]
 
@@ -26,7 +28,7 @@ import torch
 from ccstereo.audio import normalise_rms
 from ccstereo.config import preset
 from ccstereo.constants import SEGMENT_SAMPLES
-from ccstereo.data import ShardPlan, StreamConfig, TrainStream
+from ccstereo.data import EpochStream, ShardPlan, StreamConfig, TrainStream
 from ccstereo.frames import (
     JITTER_RANGE,
     augment_batch,
@@ -43,10 +45,11 @@ from pipelines.shards import iter_clips
 from pipelines.synth.fakeshards import make_fake_dataset
 
 
-def streaming(plan: ShardPlan, cfg, batches: int, seed: int, augment: bool) -> tuple[float, float, int]:
+def streaming(plan: ShardPlan, cfg, batches: int, seed: int, augment: bool, sampler: type = TrainStream
+              ) -> tuple[float, float, int]:
     """Steady state: timed from the first batch on (the shuffle buffer's first fill is a one-off per epoch)."""
     sc = StreamConfig(cfg.batch_size, cfg.samples_per_clip, cfg.shuffle_buffer, cfg.model.resize, cfg.model.crop, True, seed)
-    stream = TrainStream(plan, sc)
+    stream = sampler(plan, sc)
     stream.set_epoch(seed, batches + 1)
     it = iter(stream)
     next(it)
@@ -121,8 +124,24 @@ def measure(cfg, *, clips: int, batches: int, repeats: int, baseline_samples: in
                 rows.setdefault("plan, index", []).append(timed(lambda: plan_builds(info.shards, keys)))
                 rows.setdefault("plan, headers", []).append(timed(lambda: plan_builds(bare, keys)))
             rows["streaming+aug"].append(streaming(plan, cfg, batches, r, augment=True))
+            rows.setdefault("epoch", []).append(streaming(plan, cfg, batches, r, augment=False, sampler=EpochStream))
             rows["naive"].append(timed(partial(naive, info.shards, keys, cfg, baseline_samples, r)))
     return rows
+
+
+def coverage(plan: ShardPlan, cfg, sampler: type, epochs: int = 3) -> dict[str, float]:
+    """Per epoch of ``n_clips // batch`` batches (the trainer's epoch): the share of the clips drawn at least once
+    and the share of samples whose clip appears more than once in their batch; means over ``epochs``."""
+    sc = StreamConfig(cfg.batch_size, cfg.samples_per_clip, cfg.shuffle_buffer, cfg.model.resize, cfg.model.crop,
+                      False, 0)
+    stream = sampler(plan, sc)
+    visited, shared = [], []
+    for epoch in range(epochs):
+        stream.set_epoch(epoch, max(1, plan.n_clips // cfg.batch_size))
+        batches = [b["keys"] for b in stream]
+        visited.append(len({k for keys in batches for k in keys}) / plan.n_clips)
+        shared.append(sum(keys.count(k) > 1 for keys in batches for k in keys) / sum(len(k) for k in batches))
+    return {"clips_visited": statistics.fmean(visited), "samples_sharing_a_clip": statistics.fmean(shared)}
 
 
 def measure_loader(preset_name: str = "paper", *, batches: int = 20, repeats: int = 3, clips: int = 48,

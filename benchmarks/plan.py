@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.tables import MethodSpec, Section, TablePreset, get_table
-from ccstereo.constants import INFER_HOP_SAMPLES, SEGMENT_SAMPLES
+from ccstereo.config import check_recipe, recipe_hop
+from ccstereo.constants import SEGMENT_SAMPLES
 from ccstereo.metrics import PAD_MODES
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """One ``ccs-bench run``. Defaults are the paper's protocol (hop 0.1 s, zero padding, select on val)."""
+    """One ``ccs-bench run``. Defaults: the official recipe (the released code's losses, selection and hop 1,008
+    with the tail zero-padded), zero-padded metrics, selection on val."""
 
     table: str
     root: str
@@ -34,10 +36,12 @@ class BenchConfig:
     preset: str | None = None  # None: the table's default ("paper"; "cpu-small" for the synthetic table)
     max_steps: int | None = None
     train_batch_size: int | None = None  # None: the preset's (paper 128, cpu-small 16)
-    hop: int = INFER_HOP_SAMPLES
+    recipe: str = "official"  # ccstereo.config.RECIPES: training losses and evaluation hop
+    hop: int | None = None  # None: each method's own hop, else the recipe's (recipe_hop); a value applies to all
     pad_mode: str = "constant"
     select_on: str = "val"
     seed: int = 0
+    seeds: tuple[int, ...] | None = None  # None: the table's seeds (TablePreset.seeds); else these
     device: str = "auto"
     batch_size: int = 32  # windows per forward pass at inference
     dry_run: bool = False
@@ -51,7 +55,8 @@ class BenchConfig:
             raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {self.pad_mode!r}")
         if self.select_on not in ("val", "test"):
             raise ValueError(f"select_on must be val or test, got {self.select_on!r}")
-        if not 1 <= self.hop <= SEGMENT_SAMPLES:
+        check_recipe(self.recipe)
+        if self.hop is not None and not 1 <= self.hop <= SEGMENT_SAMPLES:
             raise ValueError(f"hop must be between 1 and {SEGMENT_SAMPLES} samples, got {self.hop}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
@@ -61,6 +66,10 @@ class BenchConfig:
     def table_dir(self, table: str) -> Path:
         """``OUT/table-<N>/``, where everything of table ``table`` goes."""
         return Path(self.out) / f"table-{table}"
+
+    def eval_hop(self, spec: MethodSpec) -> int:
+        """The hop ``spec`` is evaluated with: ``--hop`` when given, else the method's own, else the recipe's."""
+        return self.hop if self.hop is not None else spec.hop if spec.hop is not None else recipe_hop(self.recipe)
 
     def given_checkpoint(self, method: str, split: str) -> Path | None:
         """The checkpoint ``--checkpoints`` names for ``method`` on ``split``, or None (then it is trained)."""

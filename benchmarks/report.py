@@ -123,6 +123,7 @@ def _method_summary(preset: TablePreset, section: Section, spec: MethodSpec, fra
         "paper": paper_values,
         "relative_difference": relative_difference(mean, paper_values) if paper_values else None,
         "tdss": records[0]["tdss"],
+        "note": records[0].get("note"),
         "checkpoints": {r["split"]: r.get("checkpoint") for r in records},
     }
 

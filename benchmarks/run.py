@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,13 @@ from tqdm import tqdm
 from benchmarks import report
 from benchmarks.checkpoints import Trained, checkpoint_for
 from benchmarks.dryrun import dry_run
-from benchmarks.evaluate import ExampleHook, evaluate_split
+from benchmarks.evaluate import ExampleHook, evaluate_split, settings_for
 from benchmarks.html_report import write_html_report
 from benchmarks.localisation import Localiser, make_localiser
 from benchmarks.plan import BenchConfig, Job, plan
 from benchmarks.plots import plot_spectrograms
 from benchmarks.records import eval_settings, finished_result, result_record, run_metadata, utc_now
+from benchmarks.seeds import write_seed_summary
 from benchmarks.tables import TablePreset
 from ccstereo.checkpoint import load_model
 from ccstereo.metrics import mean_metrics
@@ -48,11 +49,20 @@ class _TableRun:
 
 
 def run_table(cfg: BenchConfig) -> dict[str, Any]:
-    """Run (or resume) a table; returns the summary (see :mod:`benchmarks.report`). ``dry_run``: the plan."""
+    """Run (or resume) a table; returns the summary (see :mod:`benchmarks.report`). ``dry_run``: the plan.
+
+    A table with several seeds (``TablePreset.seeds``, or ``cfg.seeds``) is one run per seed in
+    ``OUT/table-<N>/seed-<s>/`` and a summary of mean and spread over the seeds (:mod:`benchmarks.seeds`).
+    """
     preset, jobs = plan(cfg)
     preset_name = cfg.preset or preset.default_preset
     if cfg.dry_run:
         return dry_run(cfg, preset, jobs, preset_name)
+    seeds = cfg.seeds if cfg.seeds is not None else preset.seeds
+    if len(seeds) > 1:
+        table_dir = cfg.table_dir(preset.table)
+        per_seed = {s: run_table(replace(cfg, seed=s, seeds=(s,), out=str(table_dir / f"seed-{s}"))) for s in seeds}
+        return write_seed_summary(table_dir, preset, per_seed)
     run = _TableRun(cfg, preset, preset_name, cfg.table_dir(preset.table), resolve_device(cfg.device))
     torch.manual_seed(cfg.seed)
     started = utc_now()
@@ -85,12 +95,13 @@ def _run_job(run: _TableRun, job: Job) -> dict[str, Any]:
     model = None if ckpt is None else load_model(ckpt, run.device)
     model_cfg, provenance = (None, None) if model is None else (model.cfg, model.meta.get("provenance"))
     t0 = time.perf_counter()
-    clips = evaluate_split(Path(cfg.root), job.section, job.split, job.method, model, model_cfg, hop=cfg.hop,
-                           pad_mode=cfg.pad_mode, batch_size=cfg.batch_size, device=run.device,
-                           progress=cfg.progress, example=_example_plot(run, job), localiser=_localiser(run, job))
+    clips = evaluate_split(Path(cfg.root), job.section, job.split, job.method, model, model_cfg,
+                           settings_for(cfg, job.method), device=run.device, progress=cfg.progress,
+                           example=_example_plot(run, job), localiser=_localiser(run, job))
     return result_record(cfg, run.preset, job, run.preset_name, clips=clips, metrics=mean_metrics(clips),
                          checkpoint=ckpt, model_cfg=model_cfg, eval_seconds=time.perf_counter() - t0,
-                         device=run.device, checkpoint_provenance=provenance)
+                         device=run.device, checkpoint_provenance=provenance,
+                         checkpoint_meta=None if model is None else model.meta)
 
 
 def _localiser(run: _TableRun, job: Job) -> Localiser | None:

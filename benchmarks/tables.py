@@ -3,7 +3,9 @@
 The paper's own numbers live in ``paper_numbers.json`` (typed from the paper, every row of Tables 1-6);
 :func:`paper_rows` reads them. Table presets here say what ``ccs-bench run --table N`` trains and evaluates;
 the methods it can run are Mono-Mono, Mono2Binaural, CCStereo and the Table 5 ablation ladder (the other
-rows of the paper are shown for reference only).
+rows of the paper are shown for reference only). A method may carry its own training recipe (``train``: Mono2Binaural
+with 2.5D Visual Sound's optimiser and schedule where it is compared with the paper's Mono2Binaural row), its own
+evaluation hop and tail, and a ``note`` that every report prints beside it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ccstereo.constants import M2B_HOP_SAMPLES
 from ccstereo.metrics import METRIC_NAMES
 
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.json")
-TABLE_IDS = ("1", "2", "3", "4", "5", "6", "synthetic")
+TABLE_IDS = ("1", "2", "3", "4", "5", "6", "synthetic", "synthetic-ablation")
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,9 @@ class MethodSpec:
     ``arch`` is the network (``ccstereo.config.ARCHS``); ``model`` holds ModelConfig overrides (the Table 5
     switches); ``tdss`` is the inference option; ``checkpoint_of`` names another row of the same section whose
     trained checkpoint this row reuses (TDSS is inference-only, the shuffled-frames row is the same network);
-    ``shuffle_frames`` pairs each test clip with another clip's frames.
+    ``shuffle_frames`` pairs each test clip with another clip's frames. ``train`` holds TrainConfig overrides
+    (another paper's recipe), ``hop`` / ``tail`` the evaluation's (None: the run's), ``note`` what reports say of
+    the row.
     """
 
     name: str
@@ -36,6 +41,10 @@ class MethodSpec:
     tdss: bool = True
     checkpoint_of: str | None = None
     shuffle_frames: bool = False
+    train: dict[str, Any] = field(default_factory=dict)
+    hop: int | None = None
+    tail: str | None = None
+    note: str = ""
 
     @property
     def trains(self) -> bool:
@@ -69,11 +78,15 @@ class Section:
 
 @dataclass(frozen=True)
 class TablePreset:
+    """A table: its sections, the training preset it defaults to, and the seeds every trained row is run with
+    (several seeds: each seed is a run of its own and the report gives mean and spread over them)."""
+
     table: str
     title: str
     columns: tuple[str, ...]
     sections: tuple[Section, ...]
     default_preset: str = "paper"
+    seeds: tuple[int, ...] = (0,)
 
 
 def slugify(name: str) -> str:
@@ -85,18 +98,27 @@ def slugify(name: str) -> str:
 
 
 MONO_MONO = MethodSpec("Mono-Mono", "mono-mono", tdss=False)
-# 2.5D Visual Sound: MSE only, full-frame resize, no TDSS
-MONO2BINAURAL = MethodSpec("Mono2Binaural", "mono2binaural", {"loss": "mse", "avad": False, "scl_weight": 0.0},
-                           tdss=False)
+_M2B_MODEL = {"loss": "mse", "avad": False, "scl_weight": 0.0}  # 2.5D Visual Sound: MSE only, full-frame resize
+# 2.5D Visual Sound's own recipe (the one behind the paper's Mono2Binaural rows): Adam, batch 256, lr 1e-4 for the
+# ResNet-18 and 1e-3 for the audio network, x0.94 every 10 epochs; evaluated every 0.05 s, last window at the end
+M2B_TRAIN = {"batch_size": 256, "lr_visual": 1e-4, "lr_other": 1e-3, "lr_schedule": "step", "lr_step_epochs": 10,
+             "lr_step_factor": 0.94, "val_tdss": False}
+MONO2BINAURAL = MethodSpec(
+    "Mono2Binaural", "mono2binaural", _M2B_MODEL, tdss=False, train=M2B_TRAIN, hop=M2B_HOP_SAMPLES, tail="end",
+    note="2.5D Visual Sound's recipe: Adam, batch 256, lr 1e-4 visual / 1e-3 audio, x0.94 every 10 epochs, MSE; "
+         "hop 800, last window end-aligned")
+MONO2BINAURAL_CCS = MethodSpec(
+    "Mono2Binaural", "mono2binaural", _M2B_MODEL, tdss=False, train={"val_tdss": False},
+    note="the 2.5D architecture trained with this run's CCStereo recipe and preset (not 2.5D's own)")
 CCSTEREO = MethodSpec("CCStereo", "ccstereo")
 SHUFFLED = MethodSpec("CCStereo, frames shuffled across clips", "ccstereo", checkpoint_of="CCStereo",
-                      shuffle_frames=True)
+                      shuffle_frames=True, note="the CCStereo checkpoint, each test clip paired with another's frames")
 STANDARD = (MONO_MONO, MONO2BINAURAL, CCSTEREO)
 
 # Table 5: each rung adds one component to the one above (Baseline: no AVAD (BN at up1), MSE only, no SCL, no TDSS)
 _BASE = {"avad": False, "loss": "mse", "scl_weight": 0.0}
 LADDER = (
-    MethodSpec("Baseline", "ccstereo", dict(_BASE), tdss=False),
+    MethodSpec("Baseline", "ccstereo", dict(_BASE), tdss=False, train={"val_tdss": False}),
     MethodSpec("+TDSS", "ccstereo", dict(_BASE), tdss=True, checkpoint_of="Baseline"),
     MethodSpec("+AVAD", "ccstereo", {**_BASE, "avad": True}),
     MethodSpec("+REC", "ccstereo", {**_BASE, "avad": True, "loss": "rec"}),
@@ -121,7 +143,12 @@ TABLES: dict[str, TablePreset] = {
     "6": TablePreset("6", "YT-CLEAN", ("STFT", "ENV"), (Section("yt-clean", "official", ("1",), STANDARD),)),
     "synthetic": TablePreset(
         "synthetic", "Synthetic world (FAIR-Play-like set): does the model use the picture?", _ALL,
-        (Section("fair-play", "5-split", ("1",), (*STANDARD, SHUFFLED)),), default_preset="cpu-small"),
+        (Section("fair-play", "5-split", ("1",), (MONO_MONO, MONO2BINAURAL_CCS, CCSTEREO, SHUFFLED)),),
+        default_preset="cpu-small"),
+    "synthetic-ablation": TablePreset(
+        "synthetic-ablation", "Table 5's ladder on the synthetic world (FAIR-Play-like set), 3 seeds per rung", _FIVE,
+        (Section("fair-play", "5-split", ("1",), (MONO_MONO, *LADDER)),), default_preset="cpu-small",
+        seeds=(0, 1, 2)),
 }
 
 
@@ -137,7 +164,7 @@ def _paper() -> dict[str, Any]:
 
 
 def paper_rows(table: str) -> list[dict[str, Any]]:
-    """Every row of the paper's Table ``table`` (``[]`` for the synthetic table, which the paper has not)."""
+    """Every row of the paper's Table ``table`` (``[]`` for the synthetic tables, which the paper has not)."""
     tables = _paper()["tables"]
     return [dict(r) for r in tables[table]["rows"]] if table in tables else []
 

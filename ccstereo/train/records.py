@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +43,12 @@ class RunLog:
             fh.write(self._row(record))
 
 
-def selection_note(select_on: str, data: RunData) -> str:
-    """What picked ``best.pt``, in words for the metadata and the reports."""
-    shared = len(set(data.select_keys) & set(data.test_keys))
+def selection_note(select_on: str, select_keys: Sequence[str], test_keys: Sequence[str]) -> str:
+    """What picks ``best.pt`` from the ``select_on`` list, in words for the metadata and the reports."""
+    shared = len(set(select_keys) & set(test_keys))
     if select_on == "test":
         return "selected on the test list, as the official code does: not a fair test result"
-    if shared == len(data.select_keys) == len(set(data.test_keys)):
+    if shared == len(set(select_keys)) == len(set(test_keys)):
         return ("selected on test: the val list is the test list (the protocol's val_from = test, as in the paper), "
                 "not a fair test result")
     if shared:
@@ -60,7 +61,7 @@ def run_metadata(cfg: TrainConfig, world: int, device: torch.device, data: RunDa
     layout = DatasetLayout(Path(cfg.root), cfg.dataset)
     return {
         "config": cfg.to_dict(), "recipe": cfg.recipe, "sampler": cfg.sampler, "select_on": cfg.select_on,
-        "selected_on": data.selected_on, "selection_note": selection_note(cfg.select_on, data),
+        "selected_on": data.selected_on, "selection_note": selection_note(cfg.select_on, data.select_keys, data.test_keys),
         "selection_eval": {"hop": cfg.eval_hop, "tail": "pad", "tdss": cfg.val_tdss, "every_epochs": cfg.val_every_epochs},
         "seed": cfg.seed, "world_size": world, "device": device_description(device),
         "versions": package_versions(), "git_commit": git_commit(), "command": sys.argv,

@@ -72,7 +72,9 @@ def _check_resume_config(stored: TrainConfig, given: TrainConfig) -> TrainConfig
     diff = [k for k in a if k not in RESUME_MUTABLE and a[k] != b[k]]
     if diff:
         details = "; ".join(f"{k}: run has {a[k]!r}, given {b[k]!r}" for k in diff)
-        raise ValueError(f"--resume with settings that differ from the run being resumed ({details})")
+        # ccs-bench resumes its runs by itself: name only options both commands have
+        raise ValueError(f"{given.out} holds a run with other settings ({details}); resume it with the same "
+                         "settings, or choose another --out for a new run")
     return dataclasses.replace(stored, **{k: getattr(given, k) for k in RESUME_MUTABLE if hasattr(given, k)})
 
 
@@ -172,6 +174,7 @@ class Trainer:
             "best_metric": self.best_metric, "best_step": self.best_step, "world": self.info.world,
             "rng": gather_from_all(capture_rng_state(), self.info),
             "meta": {"select_on": cfg.select_on, "selected_on": self.metadata["selected_on"],
+                     "selection_note": self.metadata["selection_note"],
                      "recipe": cfg.recipe, "dataset": cfg.dataset, "protocol": cfg.protocol, "split": cfg.split,
                      "preset": cfg.preset, "seed": cfg.seed, "step": step, "versions": self.metadata["versions"]},
         }

@@ -14,9 +14,12 @@ import torch
 from click.testing import CliRunner
 
 from benchmarks import report
+from benchmarks.checkpoints import train_config
 from benchmarks.cli import main as bench_main
-from benchmarks.evaluate import shuffled_pairs
+from benchmarks.evaluate import settings_for
 from benchmarks.plan import BenchConfig, parse_checkpoint_args, plan
+from benchmarks.records import protocol_note
+from benchmarks.seeds import seed_summary
 from benchmarks.tables import TABLES, get_table, paper_row, paper_rows, slugify
 from ccstereo.checkpoint import save_checkpoint
 from ccstereo.cli import infer_command as infer_main
@@ -95,13 +98,45 @@ def test_aggregate_and_relative_difference():
     assert rel["STFT"] == pytest.approx(-0.1) and rel["SNR"] is None
 
 
-def test_shuffled_pairs_never_give_a_clip_its_own_frames():
-    class C:
-        def __init__(self, k):
-            self.key, self.frames = k, [k]
+def test_mono2binaural_gets_2_5d_recipe_where_it_meets_the_paper_and_labels_are_in_place():
+    job = next(j for j in plan(BenchConfig(table="2", root="r", out="o", splits=("1",)))[1]
+               if j.method.name == "Mono2Binaural")
+    run_dir = job.run_dir(BenchConfig(table="2", root="r", out="o").table_dir("2"))
+    tcfg = train_config(BenchConfig(table="2", root="r", out="o"), job, run_dir, "paper")
+    assert (tcfg.batch_size, tcfg.lr_visual, tcfg.lr_other, tcfg.lr_schedule) == (256, 1e-4, 1e-3, "step")
+    assert (tcfg.lr_step_epochs, tcfg.lr_step_factor, tcfg.model.loss, tcfg.recipe) == (10, 0.94, "mse", "official")
+    settings = settings_for(BenchConfig(table="2", root="r", out="o"), job.method)
+    assert (settings.hop, settings.tail, settings.tdss) == (800, "end", False) and "2.5D" in job.method.note
+    cc = get_table("2").sections[0].method("CCStereo")
+    assert settings_for(BenchConfig(table="2", root="r", out="o"), cc).hop == 1008
+    assert settings_for(BenchConfig(table="2", root="r", out="o", recipe="paper-text"), cc).hop == 1600
+    assert settings_for(BenchConfig(table="2", root="r", out="o", hop=4000), job.method).hop == 4000  # --hop wins
+    # the command line's batch size still wins over the method's recipe
+    small = train_config(BenchConfig(table="2", root="r", out="o", train_batch_size=8), job, run_dir, "cpu-small")
+    assert small.batch_size == 8 and small.lr_schedule == "step"
+    syn = get_table("synthetic").sections[0].method("Mono2Binaural")
+    assert syn.train == {"val_tdss": False} and "not 2.5D's own" in syn.note
+    assert "re-implementation" in paper_row("2", "CMC", "fair-play")["note"]
+    assert "own seeded by-video 80/10/10 split" in protocol_note(get_table("3").sections[0])
+    assert "val is a seeded by-video 10% of the train list" in protocol_note(get_table("4").sections[0])
+    assert protocol_note(get_table("2").sections[0]) is None  # FAIR-Play's published lists
 
-    pairs = list(shuffled_pairs(iter([C("a"), C("b"), C("c")])))
-    assert [(c.key, f[0]) for c, f in pairs] == [("a", "b"), ("b", "c"), ("c", "a")]
+
+def test_synthetic_ablation_table_and_its_seed_summary():
+    t = get_table("synthetic-ablation")
+    assert t.seeds == (0, 1, 2) and t.default_preset == "cpu-small"
+    assert [m.name for m in t.sections[0].methods] == ["Mono-Mono", "Baseline", "+TDSS", "+AVAD", "+REC", "+SCL"]
+    summaries = {}
+    for seed, base in ((0, 1.0), (1, 1.2), (2, 1.4)):
+        summaries[seed] = {"columns": ["STFT"], "lower_is_better": {"STFT": True}, "meta": {"seed": seed},
+                           "sections": [{"dataset": "fair-play", "protocol": "5-split", "splits": ["1"], "methods": [
+                               {"method": "Baseline", "mean": {"STFT": base}},
+                               {"method": "+TDSS", "mean": {"STFT": base - 0.1}}]}]}
+    out = seed_summary(t, summaries)
+    base, tdss = out["sections"][0]["methods"]
+    assert base["mean"]["STFT"] == pytest.approx(1.2) and base["std"]["STFT"] == pytest.approx(np.std([1, 1.2, 1.4], ddof=1))
+    assert tdss["change_from_above"]["STFT"] == pytest.approx(-0.1 / 1.2)
+    assert tdss["per_seed"] == {"0": {"STFT": 0.9}, "1": {"STFT": pytest.approx(1.1)}, "2": {"STFT": pytest.approx(1.3)}}
 
 
 @pytest.fixture(scope="module")
@@ -137,10 +172,13 @@ def test_table_2_with_given_checkpoints_writes_per_split_reports_and_skips_on_re
     for k in ("commit", "packages", "device", "seeds", "hop", "pad_mode", "select_on", "checkpoints", "data_manifests"):
         assert k in meta, k
     assert meta["hop"] == FAST_HOP and meta["pad_mode"] == "constant"
+    assert meta["recipe"].startswith("official (the released code's") and "fair-play/5-split/1" in meta["selection"]
+    assert meta["selection"]["fair-play/5-split/1"].startswith("selected on the validation list")
     assert any(k.endswith("5-split/3/test.txt") for k in meta["data_manifests"]["fair-play/5-split"])
     # the per-split files: JSON with every clip, CSV with one row per clip plus the mean
     one = json.loads((t / "splits" / "fair-play-5-split-3" / "ccstereo.json").read_text())
     assert one["n_clips"] == len(one["clips"]) == 2 and one["checkpoint_sha256"]
+    assert one["recipe"].startswith("unknown") and one["tail"] == "pad" and "recipe unknown" in one["note"]
     rows = list(csv.reader((t / "splits" / "fair-play-5-split-3" / "ccstereo.csv").open()))
     assert rows[0] == ["key", *METRIC_NAMES, *SPATIAL_NAMES] and len(rows) == 1 + 2 + 1 and rows[-1][0] == "mean"
     # Mono-Mono predicts no difference: its Phs is the same whatever the split's content, near pi/2
@@ -236,6 +274,7 @@ def test_table_2_reproduction_trains_every_method_on_all_five_splits(world_chain
     for split in "12345":
         meta = json.loads((t / "runs" / f"fair-play-5-split-{split}" / "ccstereo" / "metadata.json").read_text())
         assert meta["steps_done"] == 1 and meta["select_on"] == "val" and meta["finished"]
+        assert meta["recipe"] == "official" and meta["selection_eval"]["hop"] == 1008
     assert summary["meta"]["select_on"] == "val" and summary["meta"]["preset"] == "cpu-small"
     assert len([k for k, v in summary["meta"]["checkpoints"].items() if v]) == 5
     md = (t / "report.md").read_text()

@@ -112,13 +112,16 @@ def test_selection_is_the_full_clip_evaluation_of_ccs_bench(root, tmp_path, reci
 
 
 def test_a_val_list_that_is_the_test_list_is_named_a_selection_on_test():
+    def note(data, select_on="val"):
+        return selection_note(select_on, data.select_keys, data.test_keys)
+
     same = RunData([], None, ["a", "b"], ["b", "a"])
-    assert same.selected_on == "test" and "the val list is the test list" in selection_note("val", same)
+    assert same.selected_on == "test" and "the val list is the test list" in note(same)
     shared = RunData([], None, ["a", "c"], ["a", "b"])
-    assert shared.selected_on == "test" and "shares 1 clip" in selection_note("val", shared)
+    assert shared.selected_on == "test" and "shares 1 clip" in note(shared)
     apart = RunData([], None, ["c"], ["a", "b"])
-    assert apart.selected_on == "val" and selection_note("val", apart).startswith("selected on the validation list")
-    assert "not a fair test result" in selection_note("test", apart)
+    assert apart.selected_on == "val" and note(apart).startswith("selected on the validation list")
+    assert "not a fair test result" in note(apart, "test")
 
 
 def test_visual_learning_rate_covers_trunk_and_aspp_and_the_step_schedule(root, tmp_path):
