@@ -23,7 +23,9 @@ from benchmarks import plots, report
 from benchmarks.cli import main as bench_main
 from benchmarks.html_report import choose_clips
 from benchmarks.plots import plot_bars
+from benchmarks.tables import slugify
 from ccstereo.cli import infer_command
+from ccstereo.metrics import compute_metrics
 from tests.helpers.media import make_video
 
 REPORT_METHODS = ("Mono-Mono", "CCStereo", "CCStereo, frames shuffled across clips")  # what the fixture ran
@@ -73,8 +75,16 @@ def test_report_html_is_self_contained_and_holds_the_tables(finished_run):
     for a in refs.audio:
         info = sf.info(finished_run / a["src"])
         assert info.samplerate == 16_000 and info.frames == 160_000 and float(a["data-duration"]) == 10.0
-    for key, why in chosen:
+    for n, (key, why) in enumerate(chosen):
         assert f"{key} ({why})" in text
+        # the clip predicted again is the one that was scored: its STFT distance from the (16-bit) WAVs
+        truth, _ = sf.read(finished_run / "listen" / f"fair-play-5-split-1-{n}-truth.wav", always_2d=True)
+        for j, method in enumerate(REPORT_METHODS):
+            pred, _ = sf.read(finished_run / "listen" / f"fair-play-5-split-1-{n}-pred{j}.wav", always_2d=True)
+            scored = json.loads((finished_run / "splits" / "fair-play-5-split-1" / f"{slugify(method)}.json"
+                                 ).read_text())
+            want = next(c for c in scored["clips"] if c["key"] == key)["STFT"]
+            assert compute_metrics(pred.T, truth.T)["STFT"] == pytest.approx(want, rel=2e-3), (key, method)
     md = (finished_run / "report.md").read_text()
     assert "| method | STFT ↓ | ENV ↓ | WAV ↓ | Mag ↓ | Phs ↓ | SNR ↑ | ILD† ↓ | ITD† ↓ | IC† ↓ | SWAP† ↑ |" in md
     assert "† Beyond the paper" in md and "[report.html](report.html)" in md
