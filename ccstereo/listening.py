@@ -80,8 +80,9 @@ def number_cell(value: float | None, digits: int = 3, spread: float | None = Non
 
 
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], *, row_classes: Sequence[str] = (),
-               caption: str = "", note_column: int | None = None) -> str:
-    """A sortable table; ``rows`` of :data:`Cell`; ``row_classes[i]`` styles row i (``paper`` rows are grey)."""
+               caption: str = "", note_column: int | None = None, ident: str = "") -> str:
+    """A sortable table; ``rows`` of :data:`Cell`; ``row_classes[i]`` styles row i (``paper`` rows are grey);
+    ``ident``: the table's id."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = []
     for i, row in enumerate(rows):
@@ -94,7 +95,8 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], *, row_cl
             cells.append(f"<td{attr}{klass}>{esc(text)}</td>")
         body.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>" if cls else "<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return (f'<table class="sortable">{cap}<thead><tr>{head}</tr></thead><tbody>' + "".join(body)
+    id_attr = f' id="{esc(ident)}"' if ident else ""
+    return (f'<table class="sortable"{id_attr}>{cap}<thead><tr>{head}</tr></thead><tbody>' + "".join(body)
             + "</tbody></table>")
 
 
