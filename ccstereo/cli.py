@@ -19,6 +19,7 @@ from ccstereo.infer import infer_file
 from ccstereo.infer_report import write_infer_report
 from ccstereo.train import train
 from pipelines.contract import SAMPLE_RATE
+from pipelines.errors import StyledCommand
 
 
 def _hw(text: str | None, option: str) -> tuple[int, int] | None:
@@ -31,7 +32,8 @@ def _hw(text: str | None, option: str) -> tuple[int, int] | None:
     return h, w
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.command(name="ccs-train", cls=StyledCommand,
+               context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.option("--root", required=True, type=click.Path(file_okay=False), help="Data root holding <dataset>/shards and <dataset>/splits.")
 @click.option("--dataset", required=True, help="Dataset name (music-stereo, yt-music, yt-clean, fair-play).")
 @click.option("--protocol", required=True, help="Split protocol, e.g. 5-split, 10-split, 80-10-10, official.")
@@ -91,7 +93,8 @@ def train_command(root, dataset, protocol, split, preset_name, recipe, sampler, 
         click.echo(f"steps {result.steps}; best: {best}; last: {result.last}")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.command(name="ccs-infer", cls=StyledCommand,
+               context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--checkpoint", "-c", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A ccs-train checkpoint (.pt); it carries the model config.")

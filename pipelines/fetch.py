@@ -11,7 +11,10 @@ Steps, each safe to interrupt and rerun:
    FAIR-Play: the extracted clip is checked and probed), recorded ``done`` or ``failed`` with a reason class.
 
 A rerun skips ``done`` videos whose file is still there, retries ``transient`` failures, and retries
-``permanent`` / ``corrupt`` ones only with ``retry_failed``.
+``permanent`` / ``corrupt`` ones only with ``retry_failed``. A run holds ``ledger/fetch.lock`` (one fetch of a
+dataset at a time) and first removes the temporary files a killed run left (lists, video table, extracted
+members); the ledger exists after every run, even one with nothing to record. Interrupted (Ctrl-C), the downloads
+in flight stop at once, keep their partial files for the next run and get no record.
 """
 
 from __future__ import annotations
@@ -29,10 +32,18 @@ from tqdm import tqdm
 
 from pipelines.contract import DatasetLayout
 from pipelines.http import DownloadError, get_bytes
-from pipelines.io import Ledger, atomic_write_bytes, sha256_bytes, sha256_file, write_jsonl
+from pipelines.io import (
+    Ledger,
+    atomic_write_bytes,
+    remove_stale_temp_files,
+    sha256_bytes,
+    sha256_file,
+    stage_lock,
+    write_jsonl,
+)
 from pipelines.lists import VideoTable, shown_id
 from pipelines.recipes import recipe_for
-from pipelines.recipes.base import FetchOptions, FetchSetupError, failed_record
+from pipelines.recipes.base import FetchNetworkError, FetchOptions, FetchSetupError, failed_record
 from pipelines.recipes.youtube import YtdlpConfig
 from pipelines.spec import DatasetSpec
 
@@ -118,9 +129,11 @@ def fetch_lists(spec: DatasetSpec, layout: DatasetLayout) -> list[tuple[str, str
         except DownloadError as exc:
             raise FetchSetupError(str(exc)) from None
         except urllib.error.HTTPError as exc:
-            raise FetchSetupError(f"list {lf.path}: {lf.url} answered HTTP {exc.code} {exc.reason}") from None
+            error = FetchNetworkError if exc.code == 429 or exc.code >= 500 else FetchSetupError
+            raise error(f"list {lf.path}: {lf.url} answered HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
-            raise FetchSetupError(f"list {lf.path}: cannot download {lf.url} ({exc})") from None
+            raise FetchNetworkError(f"list {lf.path}: cannot download {lf.url} "
+                                    f"({getattr(exc, 'reason', None) or exc})") from None
         actual = sha256_bytes(data)
         if actual != lf.sha256:
             raise FetchSetupError(
@@ -213,12 +226,33 @@ def fetch_dataset(
         raise ValueError(f"limit must be >= 0, got {limit}")
     if cookies is not None and not Path(cookies).is_file():
         raise FetchSetupError(f"cookies file {cookies} does not exist")
-    recipe = recipe_for(spec.name)
-    options = FetchOptions(cookies=Path(cookies) if cookies is not None else None, rate_limit=rate_limit,
-                           progress=progress, ytdlp=ytdlp)
-    layout = DatasetLayout(Path(root), spec.name)
+    layout = DatasetLayout(Path(root).resolve(), spec.name)  # absolute: messages name paths that exist from anywhere
     layout.media_dir.mkdir(parents=True, exist_ok=True)
     layout.ledger_dir.mkdir(parents=True, exist_ok=True)
+    with stage_lock(layout.ledger_dir / "fetch.lock", f"ccs-data fetch of {layout.base}"):
+        _remove_stale_temp_files(layout)
+        return _fetch(spec, layout, jobs=jobs, limit=limit, ids=ids, retry_failed=retry_failed, cookies=cookies,
+                      rate_limit=rate_limit, progress=progress, ytdlp=ytdlp)
+
+
+def _remove_stale_temp_files(layout: DatasetLayout) -> None:
+    """What a killed fetch left half-written: lists, the video table, extracted archive members, yt-dlp's archive
+    (never the partial downloads, which the next download resumes)."""
+    remove_stale_temp_files(layout.lists_dir, recursive=True)
+    remove_stale_temp_files(layout.base, names=[layout.video_table.name])
+    remove_stale_temp_files(layout.ledger_dir)
+    for sub in layout.media_dir.iterdir():
+        if sub.is_dir() and not sub.name.startswith("."):  # extracted members (FAIR-Play); not .partial/
+            remove_stale_temp_files(sub, recursive=True)
+
+
+def _fetch(spec: DatasetSpec, layout: DatasetLayout, *, jobs: int, limit: int | None, ids: Sequence[str] | None,
+           retry_failed: bool, cookies: str | Path | None, rate_limit: int | None, progress: bool,
+           ytdlp: YtdlpConfig | None) -> FetchSummary:
+    recipe = recipe_for(spec.name)
+    cancel = threading.Event()
+    options = FetchOptions(cookies=Path(cookies) if cookies is not None else None, rate_limit=rate_limit,
+                           progress=progress, ytdlp=ytdlp, cancel=cancel)
     summary = FetchSummary(spec.name)
 
     fetch_lists(spec, layout)
@@ -229,6 +263,7 @@ def fetch_dataset(
     summary.invalid_ids = len(table.invalid)
 
     ledger = _LockedLedger(layout.ledger("fetch"))
+    ledger.ledger.touch()
     latest = ledger.latest()
     _record_invalid_ids(ledger, table, latest)
     todo, skips, unknown = plan_fetch(layout, table.ids, latest, retry_failed=retry_failed, ids=ids, limit=limit)
@@ -239,7 +274,7 @@ def fetch_dataset(
     rows = {r["video_id"]: r for r in table.rows}
     with recipe.video_fetcher(spec, layout, options) as fetch_video:
         outcomes = _run_parallel(todo, lambda vid: fetch_video(rows[vid]), ledger, jobs=jobs, progress=progress,
-                                 desc=f"fetch {spec.name}")
+                                 desc=f"fetch {spec.name}", cancel=cancel)
     summary.attempted = len(todo)
     summary.newly_done = outcomes["done"]
     _count_outcomes(summary, table, ledger.latest())
@@ -262,8 +297,9 @@ def _count_outcomes(summary: FetchSummary, table: VideoTable, final: dict[str, d
 
 
 def _run_parallel(todo: list[str], work: Callable[[str], dict[str, Any]], ledger: _LockedLedger, *, jobs: int,
-                  progress: bool, desc: str) -> Counter:
-    """Run ``work(id)`` over ``todo`` on ``jobs`` threads, appending each record as it completes."""
+                  progress: bool, desc: str, cancel: threading.Event) -> Counter:
+    """Run ``work(id)`` over ``todo`` on ``jobs`` threads, appending each record as it completes. Interrupted,
+    ``cancel`` is set (the downloads in flight stop at their next block) and no further record is written."""
     outcomes: Counter = Counter()
 
     def guarded(vid: str) -> dict[str, Any]:
@@ -295,9 +331,13 @@ def _run_parallel(todo: list[str], work: Callable[[str], dict[str, Any]], ledger
                         for fut in finished:
                             finish(fut.result())
                 except BaseException:
+                    cancel.set()
                     for fut in pending:
                         fut.cancel()
                     raise
+    except BaseException:
+        cancel.set()
+        raise
     finally:
         bar.close()
     return outcomes

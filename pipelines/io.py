@@ -1,16 +1,31 @@
-"""Crash-safe file writes, JSONL ledgers, file hashes and ledger timestamps shared by every stage."""
+"""Crash-safe file writes, JSONL ledgers, file hashes and ledger timestamps shared by every stage.
+
+Every stage writes its files with :func:`atomic_output` (a temporary ``.<name>.<8 random>.tmp`` beside the file,
+renamed when complete) and removes the temporary files of a killed run of its own at start
+(:func:`remove_stale_temp_files`), holding :func:`stage_lock` so that no second run of the stage writes there at
+the same time.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from pipelines.errors import InputError
+
+TEMP_SUFFIX = ".tmp"
+# what tempfile.mkstemp(prefix=".<name>.", suffix=".tmp") creates: 8 characters of its alphabet between them
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
 
 
 def current_umask() -> int:
@@ -37,7 +52,7 @@ def atomic_output(path: str | Path, mode: str = "wb") -> Iterator[BinaryIO]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode) as fh:
@@ -51,6 +66,52 @@ def atomic_output(path: str | Path, mode: str = "wb") -> Iterator[BinaryIO]:
         except FileNotFoundError:
             pass
         raise
+
+
+def temp_file_target(path: Path) -> str | None:
+    """The name of the file a temporary file of :func:`atomic_output` was to become, or None if it is not one."""
+    m = _TEMP_RE.match(path.name)
+    return m.group("name") if m else None
+
+
+def remove_stale_temp_files(folder: str | Path, *, names: Iterable[str] | None = None,
+                            recursive: bool = False) -> list[Path]:
+    """Delete the temporary files :func:`atomic_output` left in ``folder`` when its process was killed (only those
+    of the files ``names`` when given; in every subfolder too with ``recursive``); returns what was deleted.
+
+    Call it at the start of a stage, under its :func:`stage_lock`: no other writer is running then.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    wanted = set(names) if names is not None else None
+    removed = []
+    for path in folder.rglob(f"*{TEMP_SUFFIX}") if recursive else folder.glob(f"*{TEMP_SUFFIX}"):
+        target = temp_file_target(path)
+        if target is not None and (wanted is None or target in wanted) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+@contextmanager
+def stage_lock(path: str | Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the block (``what``, e.g. "ccs-data fetch of data/x", names the
+    holder in the error). The lock goes with its process, so a killed run never leaves a stale one; a second run
+    while the first is alive is an :class:`~pipelines.errors.InputError`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise InputError(f"another {what} is running (it holds {path}); wait for it to end") from None
+            raise
+        yield
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -112,6 +173,11 @@ class Ledger:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def touch(self) -> None:
+        """Create the ledger if it does not exist yet (a stage that recorded nothing still leaves its ledger)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666))
 
     def records(self) -> list[dict[str, Any]]:
         return read_jsonl(self.path, skip_torn=True)

@@ -11,12 +11,15 @@ Outputs (``docs/ARCHITECTURE.md``):
   ``<key>.f000.jpg`` .. ``f099.jpg``, ``<key>.foa.flac``, ``<key>.json``), written atomically;
 * ``prepared/<id>.json``: the video's result (decisions, clips), written atomically after the tar. It is the
   commit mark of the video: a rerun skips every video whose result exists with the same settings;
-* ``ledger/prepare.jsonl``: one record per video and run (``done`` / ``dropped`` with a reason / ``failed``);
+* ``ledger/prepare.jsonl``: one record per video and run (``done`` / ``dropped`` with a reason / ``failed``). The
+  result file is the commit mark and the ledger follows it: a run first appends the record of every stored result
+  the ledger does not show (a kill between the two), so no kill can leave a prepared video unrecorded;
 * ``videos-prepared.jsonl`` and ``clips.jsonl``: rebuilt from all results at the end of each run, with the splits
   (``pipelines.prepared``).
 
 Drop reasons per video are those of ``pipelines.prepare_checks`` (which also states the audio/video length
-policy); per clip, those of ``pipelines.clips``.
+policy); per clip, those of ``pipelines.clips``. A run holds ``ledger/prepare.lock`` and removes the temporary files
+of a killed run at start; its worker processes die with it (``pipelines.workers``), and Ctrl-C stops them at once.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -44,11 +47,12 @@ from pipelines.clips import (
 )
 from pipelines.contract import CLIP_SECONDS, DatasetLayout
 from pipelines.ids import validate_id
-from pipelines.io import Ledger, atomic_write_text, read_jsonl, utc_now
+from pipelines.io import Ledger, atomic_write_text, read_jsonl, remove_stale_temp_files, stage_lock, utc_now
 from pipelines.prepare_checks import check_binaural
 from pipelines.prepared import write_manifests
 from pipelines.recipes import recipe_for
 from pipelines.spec import DatasetSpec
+from pipelines.workers import stop_pool, worker_pool
 
 __all__ = [
     "MIN_LR_DIFF",  # the default threshold, defined with PrepareConfig in pipelines.clips
@@ -229,29 +233,45 @@ def prepare_dataset(
         config = PrepareConfig(min_lr_diff=threshold, decoder=decoder, hrir=hrir, drop_av_mismatch=drop_av_mismatch,
                                ffmpeg_threads=1 if jobs > 1 else None)
     recipe.check_settings(config)
-    layout = DatasetLayout(Path(root), spec.name)
+    layout = DatasetLayout(Path(root).resolve(), spec.name)  # absolute: messages name paths that exist from anywhere
     tasks, bad = build_tasks(spec, layout, config, recipe.load_overrides(overrides_path))
-    run = _Run(spec.name, Ledger(layout.ledger("prepare")), videos=len(tasks) + len(bad))
-    for video_id, why in bad:
-        run.invalid(video_id, why)
-    todo = _unfinished(layout, tasks, run.summary)
-    _run_tasks(todo, run.account, jobs=jobs, progress=progress, desc=f"prepare {spec.name}")
-    write_manifests(spec, layout, [t.video_id for t in tasks])
+    with stage_lock(layout.ledger_dir / "prepare.lock", f"ccs-data prepare of {layout.base}"):
+        layout.prepared_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(layout.prepared_dir)  # a killed run's half-written clips and results
+        remove_stale_temp_files(layout.base, names=[layout.clips_manifest.name, layout.prepared_videos.name])
+        run = _Run(spec.name, Ledger(layout.ledger("prepare")), videos=len(tasks) + len(bad))
+        for video_id, why in bad:
+            run.invalid(video_id, why)
+        todo = _unfinished(layout, tasks, run)
+        _run_tasks(todo, run.account, jobs=jobs, progress=progress, desc=f"prepare {spec.name}")
+        write_manifests(spec, layout, [t.video_id for t in tasks])
     return run.finish()
 
 
-def _unfinished(layout: DatasetLayout, tasks: list[VideoTask], summary: PrepareSummary) -> list[VideoTask]:
-    """The tasks whose result is not stored yet (the others count as resumed); clears a killed run's temp files."""
+def _unfinished(layout: DatasetLayout, tasks: list[VideoTask], run: _Run) -> list[VideoTask]:
+    """The tasks whose result is not stored yet; the others count as resumed, and the ledger gets the record of
+    any of them it does not show yet (a kill between a result and its record)."""
     todo = []
+    recorded = run.ledger.latest()
     for task in tasks:
-        if _finished(layout, task) is not None:
-            summary.resumed += 1
-        else:
+        result = _finished(layout, task)
+        if result is None:
             todo.append(task)
-    layout.prepared_dir.mkdir(parents=True, exist_ok=True)
-    for stale in layout.prepared_dir.glob(".*.tmp"):  # temp files of a killed run (never complete results)
-        stale.unlink(missing_ok=True)
+            continue
+        run.summary.resumed += 1
+        if not _records_result(recorded.get(task.video_id), result):
+            run.record_result(task.video_id, result)
     return todo
+
+
+def _records_result(record: dict[str, Any] | None, result: dict[str, Any]) -> bool:
+    """The ledger record says what the stored result says."""
+    return record is not None and (record.get("status"), record.get("reason"), record.get("clips")) == (
+        result["status"], result["reason"], _kept_clips(result))
+
+
+def _kept_clips(result: dict[str, Any]) -> int:
+    return sum(c["dropped"] is None for c in result["clips"])
 
 
 class _Run:
@@ -260,12 +280,16 @@ class _Run:
     def __init__(self, dataset: str, ledger: Ledger, videos: int):
         self.summary = PrepareSummary(dataset=dataset, videos=videos)
         self.ledger = ledger
+        ledger.touch()  # the ledger exists after every run, even one with nothing to record
         self.reasons: Counter[str] = Counter()
         self.started = time.perf_counter()
 
     def record(self, video_id: str, status: str, reason: str | None, detail: str | None, n_clips: int = 0) -> None:
         self.ledger.append({"video_id": video_id, "status": status, "reason": reason, "detail": detail,
                             "clips": n_clips, "time": utc_now()})
+
+    def record_result(self, video_id: str, result: dict[str, Any]) -> None:
+        self.record(video_id, result["status"], result["reason"], result["detail"], _kept_clips(result))
 
     def invalid(self, video_id: str, why: str) -> None:
         self.summary.failed += 1
@@ -294,7 +318,7 @@ class _Run:
         else:
             s.dropped += 1
             self.reasons[result["reason"]] += 1
-        self.record(task.video_id, result["status"], result["reason"], result["detail"], len(kept))
+        self.record_result(task.video_id, result)
 
     def finish(self) -> PrepareSummary:
         s = self.summary
@@ -308,7 +332,8 @@ Account = Callable[[VideoTask, "dict[str, Any] | None", "BaseException | None"],
 
 
 def _run_tasks(todo: list[VideoTask], account: Account, *, jobs: int, progress: bool, desc: str) -> None:
-    """Prepare ``todo`` in this process (one job) or in ``jobs`` worker processes; every outcome is accounted."""
+    """Prepare ``todo`` in this process (one job) or in ``jobs`` worker processes; every outcome is accounted.
+    Interrupted or failing, the workers are killed at once (``pipelines.workers``)."""
     bar = tqdm(total=len(todo), desc=desc, unit="video", disable=not progress)
     if jobs == 1 or len(todo) <= 1:
         for task in todo:
@@ -318,13 +343,17 @@ def _run_tasks(todo: list[VideoTask], account: Account, *, jobs: int, progress: 
                 account(task, None, exc)
             bar.update(1)
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(_run_task, task): task for task in todo}
-            for fut in as_completed(futures):
-                task = futures[fut]
-                try:
-                    account(task, fut.result(), None)
-                except Exception as exc:  # noqa: BLE001
-                    account(task, None, exc)
-                bar.update(1)
+        with worker_pool(jobs) as pool:
+            try:
+                futures = {pool.submit(_run_task, task): task for task in todo}
+                for fut in as_completed(futures):
+                    task = futures[fut]
+                    try:
+                        account(task, fut.result(), None)
+                    except Exception as exc:  # noqa: BLE001
+                        account(task, None, exc)
+                    bar.update(1)
+            except BaseException:
+                stop_pool(pool)
+                raise
     bar.close()

@@ -5,6 +5,10 @@ fetches need it. This server answers GET and HEAD for regular files under one di
 
 - ``Range: bytes=a-b`` / ``a-`` / ``-n`` -> 206 with ``Content-Range``; an unsatisfiable range -> 416 with
   ``Content-Range: bytes */size``; a malformed or multi-range header is ignored (full 200, as RFC 9110 allows);
+  numbers of any length are read without converting more digits than a file size can have;
+- a strong ``ETag`` (size and modification time) and ``Last-Modified`` on every answer; ``If-Range`` with a
+  validator that no longer matches makes the Range ignored (200 with the whole, new file), so a client resuming
+  a changed file starts over instead of splicing;
 - a missing file, a directory, or any path that leaves the directory -> 404;
 - ``Accept-Ranges: bytes``, exact ``Content-Length``, ``Content-Type`` by extension; HTTP/1.1 keep-alive.
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import mimetypes
+import os
 import posixpath
 import re
 import socket
@@ -27,6 +32,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 _RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+_MAX_DIGITS = 18  # no file has 10**18 bytes: a longer number is "beyond any end" (and int() of 4,300+ digits raises)
 _CHUNK = 1 << 16
 _EXTRA_TYPES = {
     ".mkv": "video/x-matroska",
@@ -87,17 +93,28 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if first == "" and last == "":
         return None
     if first == "":  # suffix: the last n bytes
-        n = int(last)
+        n = _number(last)
         if n == 0 or size == 0:
             raise Unsatisfiable
         return ByteRange(max(0, size - n), size - 1)
-    start = int(first)
-    end = size - 1 if last == "" else int(last)
+    start = _number(first)
+    end = size - 1 if last == "" else _number(last)
     if last != "" and end < start:
         return None  # syntactically invalid: ignore
     if start >= size:
         raise Unsatisfiable
     return ByteRange(start, min(end, size - 1))
+
+
+def _number(digits: str) -> int:
+    """A Range number; one longer than any file size reads as a number past every end."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
+
+
+def entity_tag(st: os.stat_result) -> str:
+    """A strong ETag of a file's current version: its size and modification time in nanoseconds."""
+    return f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
 
 
 class WorldRequestHandler(BaseHTTPRequestHandler):
@@ -140,9 +157,12 @@ class WorldRequestHandler(BaseHTTPRequestHandler):
         if path is None:
             self._error(HTTPStatus.NOT_FOUND, "not found")
             return
-        size = path.stat().st_size
+        st = path.stat()
+        size, etag, modified = st.st_size, entity_tag(st), self.date_time_string(int(st.st_mtime))
+        if_range = self.headers.get("If-Range")
+        wanted = self.headers.get("Range") if if_range is None or if_range.strip() in (etag, modified) else None
         try:
-            rng = parse_range(self.headers.get("Range"), size)
+            rng = parse_range(wanted, size)
         except Unsatisfiable:
             self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
             self.send_header("Content-Range", f"bytes */{size}")
@@ -157,7 +177,8 @@ class WorldRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(length))
         if rng is not None:
             self.send_header("Content-Range", f"bytes {rng.start}-{rng.end}/{size}")
-        self.send_header("Last-Modified", self.date_time_string(int(path.stat().st_mtime)))
+        self.send_header("ETag", etag)
+        self.send_header("Last-Modified", modified)
         self.end_headers()
         if not send_body:
             return

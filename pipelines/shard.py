@@ -5,6 +5,9 @@ byte for byte from ``prepared/<id>.tar`` (where prepare wrote them with fixed en
 fixed metadata, so the same prepared data always gives byte-identical shards. Shards are written by
 :func:`pipelines.shards.write_shard` (temporary name renamed when complete, then the shard's index file); no
 empty shard is ever written; shards of an earlier run beyond the new count are removed with their index files.
+A run holds ``ledger/shard.lock`` and first removes the temporary files a killed run left in ``shards/`` and
+``splits/``. Protocol and split names become folder names only when they are safe path components
+(``DatasetLayout.split_list``): a list can never be written outside the dataset's ``splits/``.
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ from typing import Any
 from tqdm import tqdm
 
 from pipelines.contract import DatasetLayout
-from pipelines.io import atomic_write_text, read_jsonl
+from pipelines.errors import InputError
+from pipelines.io import atomic_write_text, read_jsonl, remove_stale_temp_files, stage_lock
 from pipelines.shards import remove_orphan_indexes, write_shard
 from pipelines.spec import PARTS
 
 DEFAULT_MAXCOUNT = 256  # ~1 GB per shard at ~3.5 MB per clip (100 JPEG frames + FLAC)
 
 
-class ShardError(RuntimeError):
+class ShardError(InputError):
     """Shards cannot be written (no clips manifest, a prepared file missing...)."""
 
 
@@ -106,9 +110,19 @@ def shard_dataset(root: str | Path, dataset: str, *, maxcount: int = DEFAULT_MAX
     """Write ``shards/<dataset>-NNNNNN.tar`` and ``splits/<protocol>/<split>/{train,val,test}.txt``."""
     if maxcount < 1:
         raise ShardError("maxcount must be >= 1")
-    layout = DatasetLayout(Path(root), dataset)
+    layout = DatasetLayout(Path(root).resolve(), dataset)
     clips = kept_clips(layout)
+    with stage_lock(layout.ledger_dir / "shard.lock", f"ccs-data shard of {layout.base}"):
+        remove_stale_temp_files(layout.shards_dir)
+        remove_stale_temp_files(layout.splits_dir, recursive=True)
+        return _write(layout, clips, maxcount, progress)
+
+
+def _write(layout: DatasetLayout, clips: list[dict[str, Any]], maxcount: int, progress: bool) -> ShardSummary:
+    dataset = layout.dataset
     summary = ShardSummary(dataset=dataset)
+    # every list's path first: a name that is no safe folder name fails before anything is written
+    lists = {layout.split_list(*ident): (ident, keys) for ident, keys in split_lists(clips).items()}
     layout.shards_dir.mkdir(parents=True, exist_ok=True)
 
     bar = tqdm(total=len(clips), desc=f"shard {dataset}", unit="clip", disable=not progress)
@@ -125,9 +139,9 @@ def shard_dataset(root: str | Path, dataset: str, *, maxcount: int = DEFAULT_MAX
     bar.close()
     _remove_stale_shards(layout, len(summary.shards))
 
-    for (protocol, split, part), keys in split_lists(clips).items():
-        atomic_write_text(layout.split_list(protocol, split, part), "".join(k + "\n" for k in keys))
-        summary.split_lists[f"{protocol}/{split}/{part}"] = len(keys)
+    for path, (ident, keys) in lists.items():
+        atomic_write_text(path, "".join(k + "\n" for k in keys))
+        summary.split_lists["/".join(ident)] = len(keys)
     return summary
 
 

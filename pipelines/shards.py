@@ -1,5 +1,6 @@
-"""The shard format (docs/SPEC.md section 6), all of it: member encoding and tar members, the shard writer and
-its index file, shard discovery, split key lists, clip iteration, and the schema checks of a sample.
+"""The shard format (docs/SPEC.md section 6): member encoding and tar members, the shard writer and its index
+file, shard discovery, split key lists and clip iteration (the checks ``ccs-data verify`` makes are in
+``pipelines.shard_checks``).
 
 A shard is a tar of WebDataset samples; the members of one sample are consecutive and named ``<key>.<ext>``.
 Beside each shard ``<dataset>-NNNNNN.tar`` the writer leaves ``<dataset>-NNNNNN.tar.idx.jsonl``: a header line
@@ -28,10 +29,6 @@ from PIL import Image
 from pipelines.contract import (
     AUDIO_MEMBER,
     CLIP_SAMPLES,
-    FOA_MEMBER,
-    FRAME_HEIGHT,
-    FRAME_WIDTH,
-    FRAMES_PER_CLIP,
     JPEG_QUALITY,
     META_MEMBER,
     SAMPLE_RATE,
@@ -272,15 +269,26 @@ def read_split_keys(root: str | Path, dataset: str, protocol: str, split: str, p
     return DatasetLayout(Path(root), dataset).read_split_keys(protocol, split, part)
 
 
-def _split_member(name: str, shard: Path) -> tuple[str, str]:
-    base = name.rsplit("/", 1)[-1]
-    if "." not in base:
-        raise ValueError(f"{shard}: member {name!r} has no extension")
-    key, ext = base.split(".", 1)
+def member_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a member name of the format (``<key>.<ext>``: no folder, a well-formed key), or None."""
+    if "/" in name or "\\" in name:
+        return f"member {name!r} has a path (members are named <key>.<ext>)"
+    if "." not in name:
+        return f"member {name!r} has no extension"
     try:
-        parse_sample_key(key)
+        parse_sample_key(name.split(".", 1)[0])
     except ValueError:
-        raise ValueError(f"{shard}: member {name!r} has a malformed key") from None
+        return f"member {name!r} has a malformed key"
+    return None
+
+
+def _split_member(name: str, shard: Path) -> tuple[str, str]:
+    """``(key, ext)`` of a member; a path-bearing or malformed name is refused (the reader never trains on a
+    member named ``../../<key>.audio.flac``)."""
+    problem = member_name_problem(name)
+    if problem is not None:
+        raise ValueError(f"{shard}: {problem}")
+    key, ext = name.split(".", 1)
     return key, ext
 
 
@@ -423,113 +431,3 @@ def iter_clips(shards: Iterable[str | Path], keys: Iterable[str] | None = None) 
         audio = decode_audio(raw.get(AUDIO_MEMBER), f"{raw.shard}: clip {raw.key}")
         frames = [raw.frame(i) for i in range(raw.frame_count())]
         yield Clip(raw.key, audio, frames, raw.meta(), raw.shard)
-
-
-# ------------------------------------------------------------------------------------------------ checks (verify)
-
-JSON_FIELDS = ("dataset", "video_id", "clip_index", "start_s", "sample_rate", "fps", "n_frames", "projection",
-               "lr_diff", "rms", "source", "pipeline_version")
-
-
-def check_audio(data: bytes, channels: int) -> str | None:
-    """What is wrong with a FLAC member (16-bit, 16 kHz, ``channels`` x 160,000), or None."""
-    try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
-            if f.format != "FLAC" or f.subtype != "PCM_16":
-                return f"not 16-bit FLAC ({f.format}/{f.subtype})"
-            if f.samplerate != SAMPLE_RATE:
-                return f"sample rate {f.samplerate}, expected {SAMPLE_RATE}"
-            if f.channels != channels:
-                return f"{f.channels} channels, expected {channels}"
-            audio = f.read(dtype="int16")
-    except (RuntimeError, sf.LibsndfileError) as exc:
-        return f"unreadable FLAC ({exc})"
-    if audio.shape[0] != CLIP_SAMPLES:
-        return f"{audio.shape[0]} samples, expected {CLIP_SAMPLES}"
-    return None
-
-
-def check_jpeg(data: bytes, decode: bool = True) -> str | None:
-    """What is wrong with a frame member (480x240 RGB JPEG), or None; ``decode=False`` reads the header only."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.format != "JPEG" or im.mode != "RGB":
-                return f"not an RGB JPEG ({im.format}, {im.mode})"
-            if im.size != (FRAME_WIDTH, FRAME_HEIGHT):
-                return f"size {im.size[0]}x{im.size[1]}, expected {FRAME_WIDTH}x{FRAME_HEIGHT}"
-            if decode:
-                im.load()  # a damaged entropy-coded segment shows only when decoding
-    except (OSError, ValueError) as exc:
-        return f"unreadable JPEG ({exc})"
-    return None
-
-
-def _check_meta(data: bytes, dataset: str) -> list[str]:
-    try:
-        meta = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return [f"{META_MEMBER}: not valid JSON ({exc})"]
-    errs = []
-    missing = [f for f in JSON_FIELDS if f not in meta]
-    if missing:
-        errs.append(f"{META_MEMBER}: missing fields {missing}")
-    if meta.get("dataset") != dataset:
-        errs.append(f"{META_MEMBER}: dataset {meta.get('dataset')!r}, expected {dataset!r}")
-    if meta.get("n_frames") != FRAMES_PER_CLIP or meta.get("sample_rate") != SAMPLE_RATE:
-        errs.append(f"{META_MEMBER}: n_frames/sample_rate disagree with the contract")
-    return errs
-
-
-def check_sample(sample: dict[str, Any], dataset: str, *, decode_frames: bool = True) -> list[str]:
-    """Schema problems of one WebDataset sample (raw bytes members); ``decode_frames=False`` reads JPEG headers
-    only (about 3x faster on the synthetic world; misses damage inside the compressed data)."""
-    errs = []
-    if AUDIO_MEMBER not in sample:
-        errs.append(f"missing {AUDIO_MEMBER}")
-    elif (e := check_audio(sample[AUDIO_MEMBER], 2)) is not None:
-        errs.append(f"{AUDIO_MEMBER}: {e}")
-    if FOA_MEMBER in sample and (e := check_audio(sample[FOA_MEMBER], 4)) is not None:
-        errs.append(f"{FOA_MEMBER}: {e}")
-    for k in range(FRAMES_PER_CLIP):
-        name = frame_member(k)
-        if name not in sample:
-            errs.append(f"missing {name}")
-        elif (e := check_jpeg(sample[name], decode_frames)) is not None:
-            errs.append(f"{name}: {e}")
-    extra = [m for m in sample if m.startswith("f") and m.endswith(".jpg") and m not in
-             {frame_member(k) for k in range(FRAMES_PER_CLIP)}]
-    if extra:
-        errs.append(f"unexpected frame members {sorted(extra)}")
-    if META_MEMBER not in sample:
-        errs.append(f"missing {META_MEMBER}")
-    else:
-        errs.extend(_check_meta(sample[META_MEMBER], dataset))
-    return errs
-
-
-def check_index(shard: Path) -> tuple[dict[str, str], list[str]]:
-    """The member checksums (name -> sha256) of ``shard``'s index and what is wrong with the index: missing,
-    unreadable, stale (it names another tar size) or disagreeing with the tar headers (names, offsets, sizes).
-    No checksums when the index cannot be used."""
-    name = index_path(shard).name
-    try:
-        index = read_index(shard)
-    except FileNotFoundError:
-        return {}, [f"no index file {name} (rerun `ccs-data shard`)"]
-    except ValueError as exc:
-        return {}, [str(exc)]
-    size = shard.stat().st_size
-    if index.tar_size != size:
-        return {}, [f"{name} is stale: it names a tar of {index.tar_size} bytes, the shard has {size}"]
-    listed = [(e.name, e.offset, e.size) for e in index.entries]
-    with open(shard, "rb") as fh:
-        try:
-            stored = list(tar_entries(fh, shard))
-        except ValueError:
-            stored = listed  # a damaged tar is reported by the read of its samples
-    problems = []
-    if stored != listed:
-        first = next((i for i, (a, b) in enumerate(zip(stored, listed)) if a != b), min(len(stored), len(listed)))
-        problems.append(f"{name} disagrees with the tar headers from member {first} on: it lists {len(listed)} "
-                        f"members, the tar holds {len(stored)}")
-    return {e.name: e.sha256 for e in index.entries}, problems

@@ -39,18 +39,27 @@ Schema (all keys not marked optional are required)::
     fractions = [0.8, 0.1, 0.1]        # kind = random-by-video
     seed = 0                           # kind = random-by-video
     pattern = "splits/split{split}/{part}.h5"   # kind = fairplay-h5: member of the splits archive
+
+Checked at load, each error naming the file and the field: every key is one of the schema's (a misspelt key is an
+error that names the closest known one), numbers are finite and in range, names that become folder names
+(protocols, splits) are single safe path components like ids, and paths are relative, without ``..``, NUL or
+control characters, and short enough for any file system.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
+import string
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
-from pipelines.contract import SPLIT_PARTS
+from pipelines.contract import SPLIT_PARTS, check_name
+from pipelines.errors import InputError
 from pipelines.manifests import MANIFEST_DIR
 from pipelines.recipes import DATASETS, UnknownDataset, recipe_for
 
@@ -65,9 +74,13 @@ PROTOCOL_KINDS = ("lists", "random-by-video", "fairplay-h5")
 VAL_SOURCES = ("train", "test")  # val_from: a seeded by-video share of train, or the test list itself (the paper's)
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MAX_PATH_COMPONENT_BYTES = 255  # the limit of ext4, xfs, btrfs, APFS and NTFS
+MAX_PATH_CHARS = 1024
+MAX_SEED = 2**63 - 1
+MAX_LR_DIFF = 2.0  # mean |L - R| of a waveform in [-1, 1] is at most 2
 
 
-class SpecError(ValueError):
+class SpecError(InputError, ValueError):
     """A spec file is malformed; the message names the file and the field."""
 
 
@@ -152,6 +165,10 @@ def load_spec(path: str | Path | None = None, *, dataset: str | None = None) -> 
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SpecError(f"{path}: spec file not found") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the spec ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not UTF-8 text, so not a TOML spec") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
     spec = parse_spec(raw, source_name=str(path))
@@ -160,8 +177,14 @@ def load_spec(path: str | Path | None = None, *, dataset: str | None = None) -> 
     return DatasetSpec(**{**spec.__dict__, "path": path})
 
 
+def _schema_keys(cls: type, *not_keys: str) -> tuple[str, ...]:
+    """The TOML keys of a spec table: the fields of the dataclass it becomes (one place for the schema)."""
+    return tuple(f.name for f in fields(cls) if f.name not in not_keys)
+
+
 def parse_spec(raw: dict[str, Any], *, source_name: str = "<spec>") -> DatasetSpec:
     r = _Reader(raw, source_name)
+    r.only(_schema_keys(DatasetSpec, "path"))
     name = r.choice("name", DATASETS)
     source = r.choice("source", SOURCES)
     audio = r.choice("audio", AUDIO_KINDS)
@@ -170,8 +193,8 @@ def parse_spec(raw: dict[str, Any], *, source_name: str = "<spec>") -> DatasetSp
     if source == "youtube":
         _check_media_url(r, media_url)
     min_lr_diff = r.opt_float("min_lr_diff", 0.0)
-    if min_lr_diff < 0:
-        raise r.error("min_lr_diff", "must be >= 0")
+    if not 0 <= min_lr_diff <= MAX_LR_DIFF:
+        raise r.error("min_lr_diff", f"must be between 0 (filter off) and {MAX_LR_DIFF:g}, got {min_lr_diff!r}")
     lists = _parse_lists(r)
     archives = _parse_archives(r)
     if source == "archive" and not archives:
@@ -207,6 +230,7 @@ def _parse_lists(r: _Reader) -> list[ListFile]:
     lists = []
     for i, item in enumerate(r.table_list("lists")):
         lr = r.sub(f"lists[{i}]", item)
+        lr.only(_schema_keys(ListFile))
         role = lr.choice("role", LIST_ROLES)
         lists.append(ListFile(
             path=_check_rel_path(lr, "path", lr.str("path")),
@@ -214,8 +238,8 @@ def _parse_lists(r: _Reader) -> list[ListFile]:
             sha256=_check_sha(lr, "sha256", lr.str("sha256")),
             format=lr.choice("format", LIST_FORMATS),
             role=role,
-            protocol=lr.str("protocol") if role == "split" else lr.opt_str("protocol"),
-            split=lr.str("split") if role == "split" else lr.opt_str("split"),
+            protocol=lr.name("protocol") if role == "split" else lr.opt_name("protocol"),
+            split=lr.name("split") if role == "split" else lr.opt_name("split"),
             part=lr.choice("part", PARTS) if role == "split" else None,
         ))
     if not lists:
@@ -230,6 +254,7 @@ def _parse_archives(r: _Reader) -> list[Archive]:
     archives = []
     for i, item in enumerate(r.table_list("archives", required=False)):
         ar = r.sub(f"archives[{i}]", item)
+        ar.only(_schema_keys(Archive))
         sha = ar.opt_str("sha256")
         archives.append(Archive(
             name=_check_rel_path(ar, "name", ar.str("name")),
@@ -260,10 +285,15 @@ def with_val_from(spec: DatasetSpec, val_from: str | None) -> DatasetSpec:
 
 
 def _parse_protocol(pr: _Reader) -> Protocol:
+    pr.only(_schema_keys(Protocol))
     kind = pr.choice("kind", PROTOCOL_KINDS)
     splits = tuple(pr.str_list("splits"))
     if not splits:
         raise pr.error("splits", "must not be empty")
+    for i, split in enumerate(splits):
+        pr.check_name(f"splits[{i}]", split)
+    if len(set(splits)) != len(splits):
+        raise pr.error("splits", "names a split twice")
     fractions = None
     pattern = None
     if kind == "random-by-video":
@@ -272,22 +302,23 @@ def _parse_protocol(pr: _Reader) -> Protocol:
             raise pr.error("fractions", "must be three non-negative numbers summing to 1")
         fractions = (fr[0], fr[1], fr[2])
     if kind == "fairplay-h5":
-        pattern = pr.str("pattern")
-        if "{split}" not in pattern or "{part}" not in pattern:
-            raise pr.error("pattern", "must contain {split} and {part}")
+        pattern = _check_pattern(pr, pr.str("pattern"), splits)
     val_from = pr.opt_str("val_from")
     if val_from is not None and val_from not in VAL_SOURCES:
         raise pr.error("val_from", f"must be one of {', '.join(VAL_SOURCES)}")
     val_fraction = pr.opt_float("val_fraction", 0.1)
     if not 0 < val_fraction < 1:
         raise pr.error("val_fraction", "must be between 0 and 1")
+    seed = pr.opt_int("seed", 0)
+    if not 0 <= seed <= MAX_SEED:
+        raise pr.error("seed", f"must be between 0 and 2**63 - 1, got {seed}")
     return Protocol(
-        name=pr.str("name"),
+        name=pr.name("name"),
         kind=kind,
         splits=splits,
         val_from=val_from,
         fractions=fractions,
-        seed=pr.opt_int("seed", 0),
+        seed=seed,
         pattern=pattern,
         val_fraction=val_fraction,
     )
@@ -305,6 +336,28 @@ class _Reader:
 
     def error(self, key: str, why: str) -> SpecError:
         return SpecError(f"{self.source_name}: field '{self.prefix}{key}' {why}")
+
+    def only(self, known: tuple[str, ...]) -> None:
+        """Refuse a key the schema does not have (a misspelt key would otherwise be ignored), naming the closest."""
+        for key in self.table:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+                hint = f"; did you mean '{self.prefix}{close[0]}'?" if close else f" (known: {', '.join(known)})"
+                raise self.error(str(key), f"is not a key of the spec schema{hint}")
+
+    def check_name(self, key: str, value: str) -> str:
+        try:
+            return check_name(value, "name")
+        except ValueError:
+            raise self.error(key, f"must be up to 64 letters, digits, '-' or '_' (it becomes a folder name), "
+                                  f"got {value!r}") from None
+
+    def name(self, key: str) -> str:
+        return self.check_name(key, self.str(key))
+
+    def opt_name(self, key: str) -> str | None:
+        value = self.opt_str(key)
+        return None if value is None else self.check_name(key, value)
 
     def sub(self, name: str, table: Any) -> _Reader:
         if not isinstance(table, dict):
@@ -338,6 +391,8 @@ class _Reader:
 
     def opt_float(self, key: str, default: float) -> float:
         value = self._get(key, (int, float), "a number", required=False)
+        if value is not None and not math.isfinite(value):
+            raise self.error(key, f"must be a finite number, got {value!r}")
         return default if value is None else float(value)
 
     def opt_int(self, key: str, default: int) -> int:
@@ -354,6 +409,8 @@ class _Reader:
         value = self._get(key, (list,), "a list of numbers")
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             raise self.error(key, "must be a list of numbers")
+        if not all(math.isfinite(v) for v in value):
+            raise self.error(key, f"must be a list of finite numbers, got {value!r}")
         return [float(v) for v in value]
 
     def table_list(self, key: str, required: bool = True) -> list[Any]:
@@ -375,8 +432,32 @@ def _check_url(r: _Reader, key: str, value: str) -> str:
 
 
 def _check_rel_path(r: _Reader, key: str, value: str) -> str:
-    """Paths from a spec become file names under the dataset root: no absolute paths, no '..'."""
+    """Paths from a spec become file names under the dataset root: relative, no '..', no NUL or control
+    characters, each component at most 255 bytes and the whole at most 1024 characters."""
     p = PurePosixPath(value)
+    shown = value if len(value) <= 80 else value[:77] + "..."
     if p.is_absolute() or "\\" in value or any(part in ("..", ".", "") for part in value.split("/")):
-        raise r.error(key, f"must be a relative path without '..', got {value!r}")
+        raise r.error(key, f"must be a relative path without '..', got {shown!r}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise r.error(key, f"must not contain NUL or control characters, got {shown!r}")
+    if len(value) > MAX_PATH_CHARS or any(len(part.encode("utf-8")) > MAX_PATH_COMPONENT_BYTES
+                                          for part in value.split("/")):
+        raise r.error(key, f"is too long for a file name ({MAX_PATH_COMPONENT_BYTES} bytes per folder or file "
+                           f"name, {MAX_PATH_CHARS} characters in all), got {shown!r}")
     return value
+
+
+def _check_pattern(r: _Reader, pattern: str, splits: tuple[str, ...]) -> str:
+    """A FAIR-Play list pattern: only the fields {split} and {part}, both present, every path it gives relative."""
+    try:
+        fields_used = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(pattern)
+                       if name is not None]
+    except ValueError as exc:
+        raise r.error("pattern", f"is not a valid pattern ({exc}), got {pattern!r}") from None
+    names = {name for name, _, _ in fields_used}
+    if names != {"split", "part"} or any(spec or conv for _, spec, conv in fields_used):
+        raise r.error("pattern", f"must contain {{split}} and {{part}} and no other field, got {pattern!r}")
+    for split in splits:
+        for part in PARTS:
+            _check_rel_path(r, "pattern", pattern.format(split=split, part=part))
+    return pattern

@@ -1,7 +1,9 @@
 """``ccs-data verify``: read every shard back with plain ``webdataset`` and check it against SPEC section 6.
 
-Checks: each sample has the audio (16 kHz, 16-bit FLAC, 160,000 x 2), 100 frames (480x240 RGB JPEG) and a JSON
-member with the contract's fields (:func:`pipelines.shards.check_sample`); every shard has an index file that
+Checks (``pipelines.shard_checks``): every tar member is named ``<key>.<ext>`` with an extension of the format (no
+path, no foreign member); each sample has the audio (16 kHz, 16-bit FLAC, 160,000 x 2, decoded), 100 frames
+(480x240 RGB JPEG, decoded unless ``decode_frames=False``) and a JSON member whose every field has its type and
+agrees with the contract and the sample's key; every shard has an index file that
 matches its tar headers, and every member's bytes match the index's sha256; no key appears twice; the shard keys
 are exactly the kept clips of ``clips.jsonl``; every key of every split list exists exactly once in the shards
 and the split lists agree with the manifest; the frames of 360 clips no longer show the cubemap layout
@@ -22,11 +24,12 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from pipelines.contract import META_MEMBER, DatasetLayout, frame_member
+from pipelines.contract import META_MEMBER, DatasetLayout, frame_member, parse_sample_key
 from pipelines.io import read_jsonl
 from pipelines.projection import LABELS, cubemap_structure
 from pipelines.shard import split_lists
-from pipelines.shards import check_index, check_jpeg, check_sample, member_digest
+from pipelines.shard_checks import check_index, check_jpeg, check_member_names, check_sample
+from pipelines.shards import member_digest
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,20 @@ def cubemap_problems(members: dict[str, bytes]) -> list[str]:
             f"{found.confidence:.4f}) although prepared as {meta['projection']}: unconverted EAC frames"]
 
 
+def valid_key(key: str) -> bool:
+    try:
+        parse_sample_key(key)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_shard(shard: Path, dataset: str, seen: Counter[str], decode_frames: bool) -> list[Problem]:
     """Problems of one shard, read with plain webdataset; counts its keys into ``seen``."""
     import webdataset as wds  # heavy import (it loads torch); only verify needs it
 
     digests, index_errors = check_index(shard)
-    problems = [Problem(shard.name, err) for err in index_errors]
+    problems = [Problem(shard.name, err) for err in index_errors + check_member_names(shard)]
     n = 0
     try:
         for sample in wds.WebDataset(str(shard), shardshuffle=False, empty_check=False):
@@ -92,7 +103,7 @@ def _check_shard(shard: Path, dataset: str, seen: Counter[str], decode_frames: b
             seen[key] += 1
             n += 1
             members = {k: v for k, v in sample.items() if not k.startswith("__")}
-            errs = check_sample(members, dataset, decode_frames=decode_frames)
+            errs = check_sample(members, dataset, key=key if valid_key(key) else None, decode_frames=decode_frames)
             if decode_frames:
                 errs += cubemap_problems(members)
             if digests:

@@ -15,6 +15,7 @@ The stages (``pipelines.fetch``, ``pipelines.prepare``) take a dataset's recipe 
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.clips import ClipSource, PrepareConfig, VideoTask
 from pipelines.contract import PIPELINE_VERSION, DatasetLayout
+from pipelines.errors import InputError, NetworkError
 from pipelines.io import utc_now
 from pipelines.lists import ListFormatError, SplitList, VideoTable, build_video_table
 from pipelines.recipes.youtube import YtdlpConfig
@@ -34,8 +36,14 @@ if TYPE_CHECKING:  # annotations only: pipelines.spec imports the registry of th
 VideoFetch = Callable[[dict[str, Any]], dict[str, Any]]  # a video-table row -> its fetch-ledger record
 
 
-class FetchSetupError(RuntimeError):
-    """Fetch cannot start or cannot go on for the whole dataset (bad list checksum, unreachable list or archive)."""
+class FetchSetupError(InputError):
+    """Fetch cannot start or cannot go on for the whole dataset (bad list checksum, damaged archive...)."""
+
+
+class FetchNetworkError(FetchSetupError, NetworkError):
+    """Fetch cannot go on because a list or archive server cannot be reached (rerun later: it resumes)."""
+
+    exit_code = NetworkError.exit_code
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class FetchOptions:
     rate_limit: int | None = None  # bytes/s
     progress: bool = False
     ytdlp: YtdlpConfig | None = None
+    cancel: threading.Event | None = None  # set when the run is interrupted: downloads in flight stop
 
 
 def failed_record(video_id: str, reason_class: str, reason: str, **extra: Any) -> dict[str, Any]:

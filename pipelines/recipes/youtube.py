@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.ffmpeg import ensure_ffmpeg_on_path
+from pipelines.io import atomic_write_text
 
 AMBIX_AUDIO_ITAG = 338  # 4-channel opus (SPEC 4)
 
@@ -94,6 +95,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # YouTube's bot check: passes with time (or cookies)
         (r"sign in to confirm", "transient"),
         (r"HTTP Error (400|404|410|451)\b", "permanent"),
+        # the server sent a zero-byte file: asking again gets the same (retried with --retry-failed)
+        (r"did not get any data blocks|downloaded file is empty", "permanent"),
         # 403 on media URLs is usually an expired or throttled signed URL, not a removed video
         (r"HTTP Error (401|403|408|429|5\d\d)\b", "transient"),
         (r"temporar|timed out|timeout|too many requests|connection (reset|refused|aborted)|incompleteread|"
@@ -106,6 +109,14 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 # Warnings that mean yt-dlp could not see all formats (so "no such format" may be our side, not the video's)
 _INCOMPLETE_FORMATS = re.compile(r"javascript|js runtime|challenge|po token|some formats may be missing", re.IGNORECASE)
+
+
+_RANGE_REFUSED = re.compile(r"HTTP Error 416\b|range not satisfiable|unable to resume", re.IGNORECASE)
+
+
+def range_refused(message: str) -> bool:
+    """yt-dlp could not continue a ``.part`` file (416: the part is complete, or longer than the resource now)."""
+    return bool(_RANGE_REFUSED.search(message))
 
 
 def classify_error(message: str) -> str:
@@ -159,9 +170,7 @@ def forget_in_archive(archive: Path, video_id: str) -> None:
         lines = archive.read_text(encoding="utf-8").splitlines(keepends=True)
         kept = [ln for ln in lines if ln.split()[-1:] != [video_id]]
         if len(kept) != len(lines):
-            tmp = archive.with_name(archive.name + ".tmp")
-            tmp.write_text("".join(kept), encoding="utf-8")
-            tmp.replace(archive)
+            atomic_write_text(archive, "".join(kept))
 
 
 def ytdlp_options(config: YtdlpConfig, fmt: str, outtmpl: str) -> dict[str, Any]:
@@ -190,10 +199,22 @@ def ytdlp_options(config: YtdlpConfig, fmt: str, outtmpl: str) -> dict[str, Any]
     return opts
 
 
-def download_video(url: str, video_id: str, dest_dir: str | Path, fmt: str, config: YtdlpConfig) -> Path:
+def _stop_when(cancel: threading.Event, error: type[Exception]):
+    """A yt-dlp progress hook (called for every block written) that stops the download once ``cancel`` is set."""
+
+    def hook(_status: dict[str, Any]) -> None:
+        if cancel.is_set():
+            raise error("interrupted")
+
+    return hook
+
+
+def download_video(url: str, video_id: str, dest_dir: str | Path, fmt: str, config: YtdlpConfig,
+                   cancel: threading.Event | None = None) -> Path:
     """Download ``url`` into ``dest_dir/<video_id>.<ext>`` with yt-dlp and return the file.
 
-    ``video_id`` must already be validated (it becomes a file name). Raises :class:`DownloadFailed`.
+    ``video_id`` must already be validated (it becomes a file name). Raises :class:`DownloadFailed` (transient
+    ``interrupted`` when ``cancel`` is set during the download: the ``.part`` file stays for the next run).
     """
     # lazy: importing yt_dlp adds about 0.2 s to every ccs-data call (0.83 -> 1.05 s for --help, measured)
     import yt_dlp
@@ -206,6 +227,8 @@ def download_video(url: str, video_id: str, dest_dir: str | Path, fmt: str, conf
     outtmpl = str(dest_dir).replace("%", "%%") + os.sep + f"{video_id}.%(ext)s"
     opts = ytdlp_options(config, fmt, outtmpl)
     opts["logger"] = logger
+    if cancel is not None:
+        opts["progress_hooks"] = [_stop_when(cancel, yt_dlp.utils.DownloadCancelled)]
     private_cookies = None
     if config.cookies is not None:
         # yt-dlp writes its cookie jar back to ``cookiefile`` on close: give each download a private copy so
@@ -218,6 +241,8 @@ def download_video(url: str, video_id: str, dest_dir: str | Path, fmt: str, conf
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
             info = ydl.extract_info(url, download=True)
+    except yt_dlp.utils.DownloadCancelled:
+        raise DownloadFailed("transient", "interrupted") from None
     except yt_dlp.utils.DownloadError as exc:
         message = clean_message(str(exc)) or (logger.errors[-1] if logger.errors else "download failed")
         reason_class = classify_error(message)

@@ -3,13 +3,16 @@
 Fetch of one video: yt-dlp downloads it into ``media/.partial/<id>/`` (format per the spec's audio kind), the file
 is probed, checked for truncation and for the streams the dataset needs, and only then renamed to
 ``media/<id>.<ext>`` and recorded ``done``. A refused file leaves nothing behind and is taken out of yt-dlp's
-download archive; a transient failure keeps its ``.part`` file for the next run to resume.
+download archive; a transient failure keeps its ``.part`` file for the next run to resume. A ``.part`` that cannot
+be continued (the server answers 416: it already holds the whole file, or the file changed) is deleted and the
+video downloaded again from the start, at once.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -34,7 +37,14 @@ from pipelines.prepare_checks import (
 )
 from pipelines.probe import MediaInfo, ProbeError, media_format, probe, truncation_problem
 from pipelines.recipes.base import FetchOptions, Recipe, VideoFetch, done_record, failed_record
-from pipelines.recipes.youtube import DownloadFailed, YtdlpConfig, download_video, forget_in_archive, format_selector
+from pipelines.recipes.youtube import (
+    DownloadFailed,
+    YtdlpConfig,
+    download_video,
+    forget_in_archive,
+    format_selector,
+    range_refused,
+)
 
 if TYPE_CHECKING:  # annotations only: pipelines.spec imports the registry of the recipes defined with this module
     from pipelines.spec import DatasetSpec, ListFile
@@ -54,7 +64,7 @@ class YouTubeRecipe(Recipe):
     def video_fetcher(self, spec: DatasetSpec, layout: DatasetLayout, options: FetchOptions) -> Iterator[VideoFetch]:
         config = _ytdlp_config(options, layout)
         ensure_ffmpeg_on_path()
-        yield lambda row: fetch_video(spec, layout, row, config)
+        yield lambda row: fetch_video(spec, layout, row, config, options.cancel)
         try:  # tidy: the temporary download folder goes when nothing is left in it (kept partial files stay)
             (layout.media_dir / PARTIAL_DIR).rmdir()
         except OSError:
@@ -113,13 +123,15 @@ class _Refused(Exception):
         self.extra = extra
 
 
-def fetch_video(spec: DatasetSpec, layout: DatasetLayout, row: dict[str, Any], config: YtdlpConfig) -> dict[str, Any]:
-    """Download, probe and place one video; returns its ledger record (``done`` or ``failed``)."""
+def fetch_video(spec: DatasetSpec, layout: DatasetLayout, row: dict[str, Any], config: YtdlpConfig,
+                cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Download, probe and place one video; returns its ledger record (``done`` or ``failed``). ``cancel``: see
+    :func:`~pipelines.recipes.youtube.download_video`."""
     video_id = row["video_id"]  # validated when the table was built
     partial = layout.media_dir / PARTIAL_DIR / video_id
     fmt = format_selector(spec.audio, video_itag=row.get("video_itag"), audio_itag=row.get("audio_itag"))
     try:
-        path = download_video(spec.media_url_for(video_id), video_id, partial, fmt, config)
+        path = _download_or_restart(spec.media_url_for(video_id), video_id, partial, fmt, config, cancel)
     except DownloadFailed as exc:
         reason = exc.reason
         if spec.audio == "ambix" and "requested format is not available" in reason.lower():
@@ -138,12 +150,25 @@ def fetch_video(spec: DatasetSpec, layout: DatasetLayout, row: dict[str, Any], c
     return _place(layout, video_id, path, partial, info)
 
 
+def _download_or_restart(url: str, video_id: str, partial: Path, fmt: str, config: YtdlpConfig,
+                         cancel: threading.Event | None) -> Path:
+    """:func:`download_video`; once more from nothing when yt-dlp cannot continue the ``.part`` files there."""
+    try:
+        return download_video(url, video_id, partial, fmt, config, cancel)
+    except DownloadFailed as exc:
+        if not (range_refused(exc.reason) and partial.exists()):
+            raise
+    shutil.rmtree(partial, ignore_errors=True)
+    return download_video(url, video_id, partial, fmt, config, cancel)
+
+
 def _check_download(path: Path, partial: Path, audio_kind: str) -> MediaInfo:
     try:
         info = probe(path)
     except ProbeError as exc:
         # the temporary folder means nothing to the reader of the ledger
-        raise _Refused("corrupt", f"downloaded but unreadable: {str(exc).replace(f'{partial}/', '')}") from None
+        shown = str(exc).replace(f"{partial}/", "").replace(f"{partial.resolve()}/", "")
+        raise _Refused("corrupt", f"downloaded but unreadable: {shown}") from None
     truncated = truncation_problem(path)
     if truncated is not None:
         raise _Refused("corrupt", f"downloaded but unreadable: {truncated}", format=media_format(info))

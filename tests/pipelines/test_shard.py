@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from pipelines.cli import main
 from pipelines.contract import CLIP_SAMPLES, FRAMES_PER_CLIP, DatasetLayout, frame_member, sample_key
-from pipelines.io import write_jsonl
+from pipelines.errors import InputError
+from pipelines.io import stage_lock, write_jsonl
 from pipelines.shard import ShardError, shard_dataset
 from pipelines.shards import (
     INDEX_SUFFIX,
@@ -26,6 +27,7 @@ from pipelines.shards import (
     flac_bytes,
     index_bytes,
     index_path,
+    iter_raw_clips,
     jpeg_bytes,
     read_index,
     write_shard,
@@ -65,7 +67,8 @@ def make_prepared(root: Path, jpegs: list[bytes], dropped: set[str] = frozenset(
                     add_member(tar, f"{key}.{frame_member(k)}", jpegs[k % len(jpegs)])
                 add_member(tar, f"{key}.foa.flac", flac_bytes(rng.uniform(-0.1, 0.1, (4, CLIP_SAMPLES))))
                 meta = {"dataset": DATASET, "video_id": vid, "clip_index": i, "start_s": 10.0 * i,
-                        "sample_rate": 16000, "fps": 10, "n_frames": 100, "projection": "ER", "lr_diff": 0.01,
+                        "sample_rate": 16000, "fps": 10, "n_frames": 100, "width": 480, "height": 240,
+                        "projection": "ER", "decoder": "magls", "hrir": "kemar", "lr_diff": 0.01,
                         "rms": 0.1, "source": {"files": {}}, "pipeline_version": "1"}
                 add_member(tar, f"{key}.json", json.dumps(meta, sort_keys=True).encode())
     write_jsonl(base / "clips.jsonl", sorted(clips, key=lambda c: c["key"]))
@@ -266,3 +269,93 @@ def test_verify_catches_an_index_that_disagrees_with_the_tar(sharded):
     index_path(shard).write_text("not json\n")
     problems = [str(p) for p in verify_dataset(sharded, DATASET)]
     assert problems == [f"yt-music-000000.tar: {index_path(shard)}: not a shard index (unreadable JSON lines)"]
+
+
+def _rewrite(shard: Path, transform) -> None:
+    """Write ``shard`` again (with a matching index) from ``transform([(name, bytes), ...])``: a hostile but
+    well-indexed shard, so only the schema checks can find what is wrong."""
+    with tarfile.open(shard) as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar]
+    with write_shard(shard) as writer:
+        for name, data in transform(members):
+            writer.add(name, data)
+
+
+def test_verify_rejects_foreign_and_path_bearing_members_and_the_reader_refuses_them(sharded):
+    """b9cde7f's verify passed <key>.payload.sh, and the trainer read members named ../../<key>.* as the clip's."""
+    shard = sharded / DATASET / "shards" / "yt-music-000000.tar"
+
+    def hostile(members):
+        out = []
+        for name, data in members:
+            if name == "vidAAAAAAA1_0001.audio.flac":
+                name = "../../vidAAAAAAA1_0001.audio.flac"
+            out.append((name, data))
+            if name == "vidAAAAAAA1_0000.json":
+                out.append(("vidAAAAAAA1_0000.payload.sh", b"#!/bin/sh\nrm -rf ~\n"))
+        return out
+
+    _rewrite(shard, hostile)
+    problems = [str(p) for p in verify_dataset(sharded, DATASET)]
+    assert "yt-music-000000.tar: member 'vidAAAAAAA1_0000.payload.sh' is foreign to the format (extension " \
+           "'payload.sh')" in problems, problems
+    assert ("yt-music-000000.tar: member '../../vidAAAAAAA1_0001.audio.flac' has a path (members are named "
+            "<key>.<ext>)") in problems
+    assert "yt-music-000000.tar:vidAAAAAAA1_0000: foreign member 'payload.sh'" in problems
+    with pytest.raises(ValueError, match=r"yt-music-000000.tar: member '../../vidAAAAAAA1_0001.audio.flac' has a path"):
+        list(iter_raw_clips([shard]))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("video_id", "vidBBBBBBB2", "json: video_id 'vidBBBBBBB2' disagrees with the key vidAAAAAAA1_0001 ('vidAAAAAAA1')"),
+    ("clip_index", 2, "json: clip_index 2 disagrees with the key vidAAAAAAA1_0001 (1)"),
+    ("start_s", 20.0, "json: start_s 20.0 disagrees with the key vidAAAAAAA1_0001 (10.0)"),
+    ("clip_index", "1", "json: field 'clip_index' is '1', not of type int"),
+    ("rms", None, "json: field 'rms' is None, not of type int/float"),
+    ("source", "x", "json: field 'source' is 'x', not of type dict"),
+    ("width", 640, "json: width 640 disagrees with the contract (480)"),
+])
+def test_verify_checks_every_json_field_against_the_key_and_the_schema(sharded, field, value, message):
+    shard = sharded / DATASET / "shards" / "yt-music-000000.tar"
+
+    def edit(members):
+        for name, data in members:
+            if name == "vidAAAAAAA1_0001.json":
+                data = json.dumps({**json.loads(data), field: value}, sort_keys=True).encode()
+            yield name, data
+
+    _rewrite(shard, edit)
+    problems = [str(p) for p in verify_dataset(sharded, DATASET, decode_frames=False)]
+    assert f"yt-music-000000.tar:vidAAAAAAA1_0001: {message}" in problems, problems
+    assert all(p.startswith("yt-music-000000.tar:vidAAAAAAA1_0001: json: ") for p in problems), problems
+
+
+def test_split_list_names_cannot_leave_the_data_root(tmp_path, jpegs):
+    """b9cde7f's shard wrote the lists of a protocol named ../../../ESCAPED outside the data root."""
+    make_prepared(tmp_path, jpegs)
+    manifest = tmp_path / DATASET / "clips.jsonl"
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for r in rows:
+        if r["splits"]:
+            r["splits"] = {"../../../ESCAPED/1": ["train"]}
+    write_jsonl(manifest, rows)
+    with pytest.raises(ValueError, match=r"invalid protocol '../../../ESCAPED'"):
+        shard_dataset(tmp_path, DATASET)
+    assert not list(tmp_path.parent.rglob("ESCAPED")) and not (tmp_path / "ESCAPED").exists()
+
+
+def test_shard_removes_the_temporary_files_of_a_killed_run_and_runs_one_at_a_time(tmp_path, jpegs):
+    make_prepared(tmp_path, jpegs)
+    layout = DatasetLayout(tmp_path, DATASET)
+    for stale in (layout.shards_dir / ".yt-music-000000.tar.abcd1234.tmp",
+                  layout.splits_dir / "official/1/.train.txt.x_y_z_12.tmp"):
+        stale.parent.mkdir(parents=True, exist_ok=True)
+        stale.write_bytes(b"half a shard")
+    keep = layout.shards_dir / "notes.tmp"  # not one of ours: left alone
+    keep.write_text("mine")
+    shard_dataset(tmp_path, DATASET, maxcount=4)
+    leftovers = [p for p in layout.base.rglob("*.tmp")]
+    assert leftovers == [keep]
+    with stage_lock(layout.ledger_dir / "shard.lock", "test"):
+        with pytest.raises(InputError, match="another ccs-data shard of .* is running"):
+            shard_dataset(tmp_path, DATASET, maxcount=4)
