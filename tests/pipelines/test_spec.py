@@ -107,3 +107,60 @@ def test_world_specs_load_and_point_at_the_loopback_server(world_server, dataset
     if spec.source == "youtube":
         ext = "mp4" if dataset == "music-stereo" else "mkv"
         assert spec.media_url == f"{world_server.base_url}/media/{{id}}.{ext}"
+
+
+MUSIC = (MANIFEST_DIR / "music-stereo.toml").read_text()
+FAIR = (MANIFEST_DIR / "fair-play.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    "text, old, new, message",
+    [
+        # b9cde7f ignored unknown and misspelt keys: the filter fell back to its default
+        (MUSIC, "min_lr_diff = 0.001", "min_lr_dif = 0.5", "field 'min_lr_dif' is not a key of the spec schema; did "
+                                                           "you mean 'min_lr_diff'?"),
+        (MUSIC, 'fractions = [0.8, 0.1, 0.1]', 'fraction = [0.8, 0.1, 0.1]', "field 'protocols[0].fraction' is not a key"),
+        (GOOD, 'role = "ids"', 'role = "ids"\nsha265 = "x"', "field 'lists[0].sha265' is not a key of the spec schema; did"
+                                                           " you mean 'lists[0].sha256'?"),
+        (FAIR, 'contents = "videos"', 'contents = "videos"\nmirror = "x"', "field 'archives[0].mirror' is not a key"),
+        # b9cde7f let NaN through every numeric check (a mono-as-stereo video was kept)
+        (MUSIC, "min_lr_diff = 0.001", "min_lr_diff = nan", "field 'min_lr_diff' must be a finite number, got nan"),
+        (MUSIC, "min_lr_diff = 0.001", "min_lr_diff = inf", "field 'min_lr_diff' must be a finite number"),
+        (MUSIC, "min_lr_diff = 0.001", "min_lr_diff = 3.0", "field 'min_lr_diff' must be between 0 (filter off) and 2"),
+        (MUSIC, 'fractions = [0.8, 0.1, 0.1]', 'fractions = [nan, 0.1, 0.9]', "'protocols[0].fractions' must be a list "
+                                                                            "of finite numbers"),
+        (MUSIC, "seed = 0", "seed = -1", "field 'protocols[0].seed' must be between 0 and 2**63 - 1, got -1"),
+        (GOOD, "val_fraction = 0.1", "val_fraction = nan", "field 'protocols[0].val_fraction' must be a finite number"),
+        # b9cde7f's shard wrote split lists outside the data root for a protocol named like this
+        (GOOD, 'name = "official"', 'name = "../../../ESCAPED"', "field 'protocols[0].name' must be up to 64 letters"),
+        (GOOD, 'splits = ["1"]', 'splits = ["../x"]', "field 'protocols[0].splits[0]' must be up to 64 letters"),
+        (GOOD, 'protocol = "official"', 'protocol = "a/b"', "field 'lists[1].protocol' must be up to 64 letters"),
+        # b9cde7f: a traceback from str.format / from the file system
+        (FAIR, 'pattern = "splits/split{split}/{part}.h5"', 'pattern = "splits/{0}/{split}/{part}.h5"',
+         "field 'protocols[0].pattern' must contain {split} and {part} and no other field"),
+        (FAIR, 'pattern = "splits/split{split}/{part}.h5"', 'pattern = "splits/split{split}/{part!r}.h5"',
+         "no other field"),
+        (FAIR, 'pattern = "splits/split{split}/{part}.h5"', 'pattern = "splits/{split}/../../{part}.h5"',
+         "field 'protocols[0].pattern' must be a relative path without '..'"),
+        (FAIR, 'pattern = "splits/split{split}/{part}.h5"', 'pattern = "splits/split{split}/{part.h5"',
+         "field 'protocols[0].pattern' is not a valid pattern"),
+        (GOOD, 'path = "meta/subsets/YT-Music.lst"', 'path = "meta/a\\u0000b.lst"', "field 'lists[0].path' must not "
+                                                                                  "contain NUL or control characters"),
+        (GOOD, 'path = "meta/subsets/YT-Music.lst"', f'path = "meta/{"x" * 300}.lst"', "field 'lists[0].path' is too long"),
+    ],
+)
+def test_hostile_or_misspelt_specs_are_one_error_naming_the_field(tmp_path, text, old, new, message):
+    assert old in text, old
+    path = _write(tmp_path, text.replace(old, new, 1))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert message in str(err.value) and str(path) in str(err.value)
+
+
+def test_unreadable_spec_files_are_spec_errors(tmp_path):
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(SpecError, match="binary.toml: not UTF-8 text"):
+        load_spec(tmp_path / "binary.toml")
+    (tmp_path / "folder.toml").mkdir()
+    with pytest.raises(SpecError, match="folder.toml: cannot read the spec"):
+        load_spec(tmp_path / "folder.toml")
