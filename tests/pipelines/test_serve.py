@@ -163,3 +163,35 @@ def test_cli_serve_refuses_public_host(tmp_path: Path):
     result = CliRunner().invoke(main, ["serve", str(tmp_path), "--host", "0.0.0.0", "--port", "0"])
     assert result.exit_code != 0
     assert "loopback" in result.output
+
+
+@pytest.mark.parametrize("header, status, start", [
+    ("bytes=" + "9" * 5000 + "-", 416, None),  # b9cde7f: int() of 4,300+ digits raised inside the handler
+    ("bytes=0-" + "9" * 5000, 206, 0),  # past every end: up to the last byte
+    ("bytes=-" + "9" * 5000, 206, 0),  # a suffix longer than the file: the whole file
+    ("bytes=" + "0" * 5000 + "5-", 206, 5),  # leading zeros are only zeros
+])
+def test_range_numbers_of_any_length_are_answered(served, header, status, start):
+    _, port, data, _ = served
+    resp, body = request(port, "/media/a.mp4", headers={"Range": header})
+    assert resp.status == status
+    if start is not None:
+        assert body == data[start:] and resp.getheader("Content-Range") == f"bytes {start}-{len(data) - 1}/{len(data)}"
+    assert request(port, "/media/a.mp4")[0].status == 200  # the server is still serving
+
+
+def test_if_range_honours_the_range_only_for_the_current_version(served):
+    root, port, data, _ = served
+    resp, _ = request(port, "/media/a.mp4")
+    etag, modified = resp.getheader("ETag"), resp.getheader("Last-Modified")
+    assert etag.startswith('"') and not etag.startswith("W/") and modified
+    for validator in (etag, modified):
+        resp, body = request(port, "/media/a.mp4", headers={"Range": "bytes=100-", "If-Range": validator})
+        assert resp.status == 206 and body == data[100:] and resp.getheader("ETag") == etag
+    resp, body = request(port, "/media/a.mp4", headers={"Range": "bytes=100-", "If-Range": '"another-version"'})
+    assert resp.status == 200 and body == data  # the file changed since: the whole of it, not the tail
+    (root / "changed.bin").write_bytes(b"v1" * 100)
+    first = request(port, "/changed.bin")[0].getheader("ETag")
+    os.utime(root / "changed.bin", ns=(1, 2))
+    (root / "changed.bin").write_bytes(b"v2" * 100)  # same size, new modification time
+    assert request(port, "/changed.bin")[0].getheader("ETag") != first
