@@ -27,6 +27,7 @@ from ccstereo.config import RECIPES
 from ccstereo.constants import INFER_HOP_SAMPLES, SEGMENT_SAMPLES
 from ccstereo.metrics import PAD_MODES
 from ccstereo.released import TRUST_FLAG, describe, import_released
+from pipelines.errors import StyledGroup
 from pipelines.io import atomic_write_text
 from pipelines.recipes import DATASETS
 
@@ -34,7 +35,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 PRESETS = click.Choice(["paper", "cpu-small"])
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(name="ccs-bench", cls=StyledGroup, context_settings=CONTEXT_SETTINGS)
 def main() -> None:
     """Reproduce Tables 1-6 of the CCStereo paper (and a synthetic-world table) on sharded datasets.
 

@@ -12,7 +12,8 @@ Both are pure functions of (seed, epoch, rank, world, workers): nothing of a sam
 decoded before, so resuming at batch b of an epoch skips b batches without decoding anything, and N steps straight
 == N/2 + resume + N/2 exactly. Every rank takes the same number of batches per epoch, so DDP cannot hang on a rank
 that ran out of data. A segment starts uniformly in [0, 9.27 s) (released), its frame is the one nearest its centre
-(``frames.segment_frame_index``), and it is scaled to RMS 0.1 jointly over L and R.
+(``frames.segment_frame_index``), and it is scaled to RMS 0.1 jointly over L and R. A member that does not decode
+is a :class:`SampleError` naming the shard and the key (also across DataLoader workers: :func:`worker_error`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,23 @@ from ccstereo.audio import normalise_rms
 from ccstereo.constants import MAX_SEGMENT_START, SEGMENT_SAMPLES
 from ccstereo.frames import JITTER_RANGE, crop, decode_jpeg, resize, segment_frame_index
 from pipelines.contract import AUDIO_MEMBER
+from pipelines.errors import InputError
 from pipelines.shards import RawClip, check_raw_clip, iter_raw_clips, shard_keys
+
+
+class SampleError(InputError, ValueError):
+    """A training sample cannot be read; the message names the shard, the key and the member."""
+
+
+def worker_error(exc: BaseException) -> BaseException:
+    """``exc`` as raised in a DataLoader worker, re-raised by torch with the worker's traceback as its message:
+    the exception's own last line alone (a :class:`SampleError` naming shard and key), or ``exc`` unchanged."""
+    text = str(exc)
+    if "Original Traceback" not in text:
+        return exc
+    last = text.strip().splitlines()[-1]
+    name, _, message = last.partition(": ")
+    return SampleError(message if name.rsplit(".", 1)[-1] in (type(exc).__name__, "SampleError") else last)
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,7 @@ class SampleRef:
     prev_frame: bytes | None = None
     prev_box: tuple[int, int] = (0, 0)
     prev_jitter: tuple[float, float] = (1.0, 1.0)
+    where: str = ""  # "<shard>: clip <key>", for errors
 
 
 def draw_sample(rng: np.random.Generator, clip: RawClip, cfg: StreamConfig) -> SampleRef:
@@ -117,7 +135,8 @@ def draw_sample(rng: np.random.Generator, clip: RawClip, cfg: StreamConfig) -> S
     def jitter() -> tuple[float, float]:
         return float(rng.uniform(*JITTER_RANGE)), float(rng.uniform(*JITTER_RANGE))
 
-    ref = SampleRef(clip.key, clip.get(AUDIO_MEMBER), start, clip.frame(k), box(), jitter())
+    ref = SampleRef(clip.key, clip.get(AUDIO_MEMBER), start, clip.frame(k), box(), jitter(),
+                    where=f"{clip.shard}: clip {clip.key}")
     if cfg.with_prev_frame:
         ref.prev_frame, ref.prev_box, ref.prev_jitter = clip.frame(max(k - 1, 0)), box(), jitter()
     return ref
@@ -125,32 +144,40 @@ def draw_sample(rng: np.random.Generator, clip: RawClip, cfg: StreamConfig) -> S
 
 def read_segment(flac: bytes, start: int, where: str = "") -> np.ndarray:
     """``SEGMENT_SAMPLES`` of a clip's FLAC from ``start`` -> float32 [2, T] (seeks; decodes only that part)."""
-    with sf.SoundFile(io.BytesIO(flac)) as fh:
-        fh.seek(start)
-        seg = fh.read(SEGMENT_SAMPLES, dtype="float32", always_2d=True)
+    try:
+        with sf.SoundFile(io.BytesIO(flac)) as fh:
+            fh.seek(start)
+            seg = fh.read(SEGMENT_SAMPLES, dtype="float32", always_2d=True)
+    except (RuntimeError, ValueError, TypeError) as exc:  # libsndfile's errors are RuntimeErrors
+        raise SampleError(f"{where}: {AUDIO_MEMBER} does not decode ({exc})") from None
     if seg.shape != (SEGMENT_SAMPLES, 2):
-        raise ValueError(f"{where}: segment at {start} has shape {seg.shape}, expected ({SEGMENT_SAMPLES}, 2)")
+        raise SampleError(f"{where}: {AUDIO_MEMBER} segment at {start} has shape {seg.shape}, expected "
+                          f"({SEGMENT_SAMPLES}, 2)")
     return seg.T
 
 
-def load_crop(jpeg: bytes, box: tuple[int, int], cfg: StreamConfig) -> torch.Tensor:
-    return crop(resize(decode_jpeg(jpeg, cfg.resize), cfg.resize), box[0], box[1], cfg.crop)
+def load_crop(jpeg: bytes, box: tuple[int, int], cfg: StreamConfig, where: str = "") -> torch.Tensor:
+    try:
+        img = decode_jpeg(jpeg, cfg.resize)
+    except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for data that is no JPEG
+        raise SampleError(f"{where}: a frame does not decode ({exc})") from None
+    return crop(resize(img, cfg.resize), box[0], box[1], cfg.crop)
 
 
 def materialise(refs: list[SampleRef], cfg: StreamConfig) -> dict[str, object]:
     """Decode a batch: RMS-normalised stereo segments, uint8 crops and the jitter factors for augment_batch."""
-    segments = torch.from_numpy(np.stack([read_segment(r.flac, r.start, r.key) for r in refs]))
+    segments = torch.from_numpy(np.stack([read_segment(r.flac, r.start, r.where or r.key) for r in refs]))
     segments, _ = normalise_rms(segments)
     batch: dict[str, object] = {
         "keys": [r.key for r in refs],
         "starts": torch.tensor([r.start for r in refs]),
         "segment": segments,
-        "frame": torch.stack([load_crop(r.frame, r.box, cfg) for r in refs]),
+        "frame": torch.stack([load_crop(r.frame, r.box, cfg, r.where) for r in refs]),
         "brightness": torch.tensor([r.jitter[0] for r in refs]),
         "saturation": torch.tensor([r.jitter[1] for r in refs]),
     }
     if cfg.with_prev_frame:
-        batch["prev_frame"] = torch.stack([load_crop(r.prev_frame, r.prev_box, cfg) for r in refs])  # type: ignore[arg-type]
+        batch["prev_frame"] = torch.stack([load_crop(r.prev_frame, r.prev_box, cfg, r.where) for r in refs])  # type: ignore[arg-type]
         batch["prev_brightness"] = torch.tensor([r.prev_jitter[0] for r in refs])
         batch["prev_saturation"] = torch.tensor([r.prev_jitter[1] for r in refs])
     return batch

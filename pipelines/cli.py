@@ -14,9 +14,9 @@ from pathlib import Path
 import click
 
 from pipelines.contract import DatasetLayout
-from pipelines.fetch import FetchSetupError, fetch_dataset
+from pipelines.errors import StyledGroup
+from pipelines.fetch import fetch_dataset
 from pipelines.io import read_jsonl
-from pipelines.lists import ListFormatError
 from pipelines.prepare import PrepareError, prepare_dataset
 from pipelines.recipes import DATASETS, datasets_with_360_video
 from pipelines.recipes.youtube import parse_rate
@@ -35,7 +35,7 @@ _SPEC = click.option("--spec", "spec_path", type=click.Path(dir_okay=False, exis
                      default=None, help="Dataset spec TOML (default: manifests/<dataset>.toml).")
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(name="ccs-data", cls=StyledGroup, context_settings=CONTEXT_SETTINGS)
 def main() -> None:
     """Acquire, clean and shard the binaural audio-visual datasets (MUSIC-Stereo, YT-MUSIC, YT-CLEAN,
     FAIR-Play), or generate and serve the built-in synthetic world that mirrors them offline.
@@ -83,16 +83,13 @@ def fetch_command(dataset, root, spec_path, jobs, limit, ids, retry_failed, cook
     transient failures, and retries the others only with --retry-failed.
 
     Exit status: 0 when the run completed (even if some videos failed: see the summary and the ledger),
-    2 on a setup error (bad spec, list checksum mismatch, unreachable list or archive).
+    1 on a setup error (bad spec, list checksum mismatch, damaged archive), 3 when a list or archive server
+    cannot be reached (rerun later: it resumes).
     """
     id_list = [i for chunk in ids for i in chunk.replace(",", " ").split()] or None
-    try:
-        spec = load_spec(spec_path, dataset=dataset)
-        summary = fetch_dataset(spec, root, jobs=jobs, limit=limit, ids=id_list, retry_failed=retry_failed,
-                                cookies=cookies, rate_limit=rate_limit, progress=not no_progress)
-    except (SpecError, FetchSetupError, ListFormatError) as exc:
-        click.echo(f"ccs-data fetch: error: {exc}", err=True)
-        sys.exit(2)
+    spec = load_spec(spec_path, dataset=dataset)
+    summary = fetch_dataset(spec, root, jobs=jobs, limit=limit, ids=id_list, retry_failed=retry_failed,
+                            cookies=cookies, rate_limit=rate_limit, progress=not no_progress)
     for line in summary.lines():
         click.echo(line)
 

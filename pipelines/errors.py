@@ -119,10 +119,21 @@ def debug_option() -> click.Option:
                         help="On an error, show the Python traceback instead of one line (also CCS_DEBUG=1).")
 
 
+def command_path(ctx: click.Context) -> str:
+    """``ccs-data fetch``: the command's own name at the top (not ``argv[0]``, which is ``-c`` or ``__main__.py``
+    when it runs as ``python -c ...`` or ``python -m ccstereo.train`` under torchrun)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    names.append(ctx.command.name or ctx.info_name or "")
+    return " ".join(reversed(names))
+
+
 def fail(ctx: click.Context, exc: BaseException) -> NoReturn:
     """Print ``exc`` as the command's one error line and exit with its class's status."""
     code, message = classify(exc)
-    click.echo(f"{ctx.command_path}: error: {message}", err=True)
+    click.echo(f"{command_path(ctx)}: error: {message}", err=True)
     raise click.exceptions.Exit(code)
 
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ccstereo.audio import segment_specs
 from ccstereo.checkpoint import capture_rng_state, load_checkpoint, load_weights, restore_rng_state, save_checkpoint
 from ccstereo.config import TrainConfig
-from ccstereo.data import EpochStream, StreamConfig, TrainStream
+from ccstereo.data import EpochStream, StreamConfig, TrainStream, worker_error
 from ccstereo.frames import augment_batch
 from ccstereo.losses import Targets, total_loss
 from ccstereo.model import build_model, visual_parameters
@@ -37,10 +37,12 @@ from ccstereo.train.distributed import (
 from ccstereo.train.plan import RunData, Schedule
 from ccstereo.train.records import RunLog, run_metadata, write_metadata
 from ccstereo.train.validation import selection_stft
-from pipelines.io import sha256_file
+from pipelines.io import remove_stale_temp_files, sha256_file
 
-# Settings a resumed run may change without breaking exactness.
-RESUME_MUTABLE = ("stop_after", "progress", "threads", "device")
+# Settings a resumed run may change without breaking exactness ("out": the run is wherever its last.pt is now).
+RESUME_MUTABLE = ("stop_after", "progress", "threads", "device", "out")
+# What a last.pt holds beyond what best.pt does: a best.pt copied over last.pt cannot be resumed.
+RESUME_KEYS = ("train_config", "optimizer", "scheduler", "step", "best_metric", "best_step", "world", "rng")
 # What inference needs of a checkpoint: best.pt holds only these (no optimiser or RNG state).
 BEST_KEYS = ("model_config", "train_config", "model", "step", "best_metric", "meta")
 
@@ -67,9 +69,16 @@ def param_digest(model: torch.nn.Module, buffers: bool = True) -> str:
     return h.hexdigest()
 
 
+def _same_setting(key: str, stored: Any, given: Any) -> bool:
+    """Equal settings; the data root compared as the folder it names (``./data`` and its absolute path agree)."""
+    if key == "root" and isinstance(stored, str) and isinstance(given, str):
+        return Path(stored).resolve() == Path(given).resolve()
+    return stored == given
+
+
 def _check_resume_config(stored: TrainConfig, given: TrainConfig) -> TrainConfig:
     a, b = stored.to_dict(), given.to_dict()
-    diff = [k for k in a if k not in RESUME_MUTABLE and a[k] != b[k]]
+    diff = [k for k in a if k not in RESUME_MUTABLE and not _same_setting(k, a[k], b[k])]
     if diff:
         details = "; ".join(f"{k}: run has {a[k]!r}, given {b[k]!r}" for k in diff)
         # ccs-bench resumes its runs by itself: name only options both commands have
@@ -82,8 +91,16 @@ def open_run(cfg: TrainConfig, resume: bool, info: DistInfo) -> tuple[TrainConfi
     """The run's config and, when resuming, its ``last.pt``; refuses to overwrite a run or to resume a different one."""
     last_path = Path(cfg.out) / "last.pt"
     ckpt = None
-    if resume and last_path.is_file():
+    if info.main:  # what a killed run was writing (a checkpoint, the log, the metadata) never became a file
+        remove_stale_temp_files(cfg.out)
+    if resume and not last_path.is_file():
+        raise FileNotFoundError(f"--resume: {cfg.out} holds no last.pt to continue; start the run without --resume")
+    if resume:
         ckpt = load_checkpoint(last_path, map_location="cpu")
+        missing = [k for k in RESUME_KEYS if k not in ckpt]
+        if missing:
+            raise ValueError(f"{last_path}: not a checkpoint a run can resume from (no {', '.join(missing)}; a best.pt "
+                             "copied over last.pt?): only the last.pt a run writes holds the state to continue")
         cfg = _check_resume_config(TrainConfig.from_dict(ckpt["train_config"]), cfg)
         if ckpt["world"] != info.world:
             raise ValueError(f"{last_path} was written by {ckpt['world']} process(es); resume with the same number (got {info.world})")
@@ -260,7 +277,7 @@ class Trainer:
             epoch, start_batch = divmod(self.step, schedule.batches_per_epoch)
             self.stream.set_epoch(epoch, schedule.batches_per_epoch, start_batch)
             loader = DataLoader(self.stream, batch_size=None, num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda")
-            for batch in loader:
+            for batch in _batches(loader):
                 parts = self.train_step(batch)
                 self.step += 1
                 bar.update(1)
@@ -287,6 +304,17 @@ class Trainer:
         best = self.best_path if self.best_path.exists() else None
         history = list(self.log.records) if self.log else []
         return TrainResult(self.out, best, self.last_path, self.step, self.best_metric, self.best_step, digest, history)
+
+
+def _batches(loader: DataLoader) -> Any:
+    """The loader's batches; a sample that does not decode in a worker is raised as its one-line error."""
+    try:
+        yield from loader
+    except (ValueError, OSError, RuntimeError) as exc:
+        error = worker_error(exc)
+        if error is exc:
+            raise
+        raise error from None
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
