@@ -33,9 +33,10 @@ from pipelines.cli import main as cli_main
 from pipelines.contract import DatasetLayout
 from pipelines.fetch import FetchSetupError, fetch_dataset, plan_fetch
 from pipelines.ffmpeg import ensure_ffmpeg_on_path, run_ffmpeg
-from pipelines.http import DownloadError, download_with_resume
-from pipelines.io import Ledger, read_jsonl, sha256_file
+from pipelines.http import DownloadError, download_with_resume, part_path, validators_path
+from pipelines.io import Ledger, read_jsonl, sha256_bytes, sha256_file
 from pipelines.probe import probe
+from pipelines.recipes import fair_play
 from pipelines.recipes.fair_play import archive_member
 from pipelines.recipes.youtube import (
     YtdlpConfig,
@@ -83,6 +84,8 @@ class _FaultHandler(WorldRequestHandler):
             return
         if srv.ignore_range:
             del self.headers["Range"]
+        if srv.ignore_if_range:
+            del self.headers["If-Range"]
         wfile, self._drop = self.wfile, drop
         try:
             super()._serve(send_body)
@@ -124,6 +127,7 @@ class Server:
         self.httpd.faults = {}
         self.httpd.drop_after = {}
         self.httpd.ignore_range = False
+        self.httpd.ignore_if_range = False
         self.httpd.lock = threading.Lock()
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -348,19 +352,30 @@ def test_download_resumes_with_range_after_a_broken_connection(tmp_path):
         assert ranges[0] is None and re.match(r"bytes=\d+-$", ranges[1]) and int(ranges[1][6:-1]) > 0
         assert res.requests == 2 and res.sha256 == hashlib.sha256(payload).hexdigest()
 
-        # a .part left by a killed process is resumed, not restarted
-        (tmp_path / "out2").mkdir()
-        (tmp_path / "out2/big.bin.part").write_bytes(payload[:123_456])
+        # a download cut off and given up (a killed process) leaves the .part and the record of what it is part of;
+        # the next call resumes it with Range + If-Range
+        server.httpd.drop_after["/big.bin"] = 123_456
+        with pytest.raises(DownloadError, match="incomplete after 1 attempts") as err:
+            download_with_resume(f"{server.base}/big.bin", tmp_path / "out2/big.bin", attempts=1)
+        assert err.value.transient and (tmp_path / "out2/big.bin.part.json").is_file()
+        have = (tmp_path / "out2/big.bin.part").stat().st_size
+        assert 0 < have <= 123_456
         res = download_with_resume(f"{server.base}/big.bin", tmp_path / "out2/big.bin", retry_wait_s=0)
-        assert res.resumed_from == 123_456 and server.log[-1][2] == "bytes=123456-"
+        assert res.resumed_from == have and server.log[-1][2] == f"bytes={have}-"
         assert (tmp_path / "out2/big.bin").read_bytes() == payload
+        assert not (tmp_path / "out2/big.bin.part.json").exists()
 
-        # a server that ignores Range: start over instead of appending
-        server.httpd.ignore_range = True
+        # a .part nobody recorded (an old run, another tool) and a server that ignores Range: start over
         (tmp_path / "out3").mkdir()
         (tmp_path / "out3/big.bin.part").write_bytes(b"x" * 1000)
         download_with_resume(f"{server.base}/big.bin", tmp_path / "out3/big.bin", retry_wait_s=0)
-        assert (tmp_path / "out3/big.bin").read_bytes() == payload
+        assert (tmp_path / "out3/big.bin").read_bytes() == payload and server.log[-1][2] is None
+        server.httpd.ignore_range = True
+        server.httpd.drop_after["/big.bin"] = 1000
+        with pytest.raises(DownloadError):
+            download_with_resume(f"{server.base}/big.bin", tmp_path / "out3b/big.bin", attempts=1)
+        download_with_resume(f"{server.base}/big.bin", tmp_path / "out3b/big.bin", retry_wait_s=0)
+        assert (tmp_path / "out3b/big.bin").read_bytes() == payload
         server.httpd.ignore_range = False
 
         # checksum mismatch: error naming both hashes, nothing kept
@@ -370,6 +385,69 @@ def test_download_resumes_with_range_after_a_broken_connection(tmp_path):
         with pytest.raises(DownloadError, match="HTTP 404") as err:
             download_with_resume(f"{server.base}/nope.bin", tmp_path / "out5/nope.bin")
         assert not err.value.transient
+    finally:
+        server.close()
+
+
+def _cut_download(server: Server, url: str, dest: Path, after: int) -> None:
+    """A download of ``url`` killed after about ``after`` bytes: the .part and its record stay."""
+    server.httpd.drop_after[urllib.parse.urlsplit(url).path] = after
+    with pytest.raises(DownloadError, match="incomplete"):
+        download_with_resume(url, dest, attempts=1)
+    assert part_path(dest).is_file() and validators_path(dest).is_file()
+
+
+@pytest.mark.parametrize("if_range", ["honoured", "ignored"])
+@pytest.mark.parametrize("new_size", ["same", "longer", "shorter"])
+def test_an_upstream_file_changed_between_runs_is_downloaded_again_never_spliced(tmp_path, if_range, new_size):
+    """b9cde7f resumed with Range only: the new bytes were appended to the old ones."""
+    srv_root = tmp_path / "srv"
+    srv_root.mkdir()
+    rng = np.random.default_rng(1)
+    old = rng.integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+    new = rng.integers(0, 256, {"same": 200_000, "longer": 250_000, "shorter": 50_000}[new_size],
+                       dtype=np.uint8).tobytes()
+    (srv_root / "a.tar.gz").write_bytes(old)
+    server = Server(srv_root)
+    server.httpd.ignore_if_range = if_range == "ignored"  # then the recorded ETag and length decide
+    try:
+        url, dest = f"{server.base}/a.tar.gz", tmp_path / "out/a.tar.gz"
+        _cut_download(server, url, dest, 100_000)
+        time.sleep(0.01)
+        (srv_root / "a.tar.gz").write_bytes(new)  # the upstream file changes while the .part waits
+        res = download_with_resume(url, dest, retry_wait_s=0)
+        assert dest.read_bytes() == new and res.sha256 == hashlib.sha256(new).hexdigest()
+        assert not part_path(dest).exists() and not validators_path(dest).exists()
+    finally:
+        server.close()
+
+
+def test_a_complete_part_is_finished_without_a_request_and_a_416_starts_over(tmp_path):
+    srv_root = tmp_path / "srv"
+    srv_root.mkdir()
+    payload = os.urandom(50_000)
+    (srv_root / "a.bin").write_bytes(payload)
+    server = Server(srv_root)
+    try:
+        url, dest = f"{server.base}/a.bin", tmp_path / "out/a.bin"
+        _cut_download(server, url, dest, 30_000)
+        # the kill came after the last byte, before the rename: the .part is the whole file
+        part_path(dest).write_bytes(payload)
+        n = len(server.log)
+        res = download_with_resume(url, dest)
+        assert dest.read_bytes() == payload and len(server.log) == n and res.requests == 0
+        # a .part longer than the file now is (416 from a server that ignores If-Range): downloaded again
+        server.httpd.ignore_if_range = True
+        _cut_download(server, url, tmp_path / "out2/a.bin", 30_000)
+        part_path(tmp_path / "out2/a.bin").write_bytes(payload + b"stale tail")
+        download_with_resume(url, tmp_path / "out2/a.bin", retry_wait_s=0)
+        assert (tmp_path / "out2/a.bin").read_bytes() == payload
+        assert [r for _, p, r in server.log[n:] if p == "/a.bin"][-2:][0] == f"bytes={len(payload) + 10}-"
+        # a zero-byte upstream file is an error (not a transient failure retried forever), nothing kept
+        (srv_root / "empty.bin").write_bytes(b"")
+        with pytest.raises(DownloadError, match="empty file") as err:
+            download_with_resume(f"{server.base}/empty.bin", tmp_path / "out3/empty.bin", retry_wait_s=0)
+        assert not err.value.transient and not any((tmp_path / "out3").iterdir())
     finally:
         server.close()
 
@@ -485,6 +563,29 @@ def test_transient_failures_are_retried_without_flag_and_deleted_files_refetched
     assert summary.unknown_ids == ["NotListed00"] and summary.attempted == 2
 
 
+def test_a_complete_or_stale_part_and_an_empty_upstream_file(world, media):
+    """b9cde7f kept a whole ``.part`` (killed before yt-dlp's rename) forever: every run got 416, classed it
+    transient and kept the file; an empty upstream file was retried as transient forever."""
+    server, spec_path, root = world
+    spec = load_spec(spec_path)
+    layout = DatasetLayout(root, "music-stereo")
+    for vid, planted in ((GOOD[0], media[GOOD[0]].read_bytes()), (GOOD[1], media[GOOD[1]].read_bytes() + b"x" * 99)):
+        partial = layout.media_dir / ".partial" / vid
+        partial.mkdir(parents=True)
+        (partial / f"{vid}.mp4.part").write_bytes(planted)  # complete; longer than the file (stale)
+    (server.httpd.root / "media" / f"{GOOD[2]}.mp4").write_bytes(b"")
+    fetch_dataset(spec, root, ids=GOOD, progress=False, ytdlp=FAST)
+    rec = latest(root, "music-stereo")
+    for vid in GOOD[:2]:
+        assert rec[vid]["status"] == "done" and rec[vid]["sha256"] == sha256_file(media[vid])
+        assert sha256_file(layout.media_dir / f"{vid}.mp4") == sha256_file(media[vid])
+    assert rec[GOOD[2]]["reason_class"] == "permanent" and "data" in rec[GOOD[2]]["reason"]
+    assert not (layout.media_dir / ".partial").exists()
+    n = server.requests_under("/media/")
+    assert fetch_dataset(spec, root, ids=GOOD, progress=False, ytdlp=FAST).attempted == 0  # not retried forever
+    assert server.requests_under("/media/") == n
+
+
 def test_cookies_are_sent_and_the_users_file_is_left_alone(world):
     server, spec_path, root = world
     cookies = root.parent / "cookies.txt"
@@ -565,7 +666,7 @@ def test_list_checksum_mismatch_is_a_clear_setup_error(world):
     (server.httpd.root / "lists/MUSIC21_solo_videos.json").write_text('{"videos": {}}')  # upstream changed
     result = CliRunner().invoke(cli_main, ["fetch", "music-stereo", "--root", str(root), "--spec", str(spec_path),
                                            "--no-progress"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # input (pipelines.errors): the upstream file is not the pinned one
     assert "MUSIC21_solo_videos.json" in result.output and "sha256 mismatch" in result.output
     expected = re.search(r'sha256 = "([0-9a-f]{64})"', spec_path.read_text()).group(1)
     assert expected in result.output and hashlib.sha256(b'{"videos": {}}').hexdigest() in result.output
@@ -575,7 +676,7 @@ def test_list_checksum_mismatch_is_a_clear_setup_error(world):
     bad = spec_path.with_name("bad.toml")
     bad.write_text(spec_path.read_text().replace('audio = "stereo"', 'audio = "surround"'))
     result = CliRunner().invoke(cli_main, ["fetch", "music-stereo", "--root", str(root), "--spec", str(bad)])
-    assert result.exit_code == 2 and "bad.toml" in result.output and "audio" in result.output
+    assert result.exit_code == 1 and "bad.toml" in result.output and "audio" in result.output
 
 
 def test_cli_fetch_prints_summary_and_exits_zero_despite_failures(world):
@@ -817,3 +918,87 @@ def test_fairplay_archive_without_expected_members_is_a_clear_setup_error(fairpl
     with pytest.raises(FetchSetupError, match=r"audios.tar.gz.*no member looks like FAIR-Play audios.*readme.txt"):
         fetch_dataset(load_spec(spec_path), root, progress=False)
     assert not (root / "fair-play/videos.jsonl").exists()  # nothing judged against a half-extracted tree
+    assert (root / "fair-play/archives/rejected/audios.tar.gz").is_file()  # moved aside: the next run fetches it
+
+
+def _repack_videos(server: Server, tmp_path: Path, payload: bytes) -> bytes:
+    """Replace the served videos archive by one whose 000001.mp4 is ``payload``; the new archive's bytes."""
+    stage = tmp_path / "restage"
+    with tarfile.open(server.httpd.root / "FAIR-Play/videos.tar.gz") as tf:
+        tf.extractall(stage, filter="data")
+    (stage / "videos/000001.mp4").write_bytes(payload)
+    with tarfile.open(server.httpd.root / "FAIR-Play/videos.tar.gz", "w:gz") as tf:
+        tf.add(stage / "videos", arcname="videos")
+    return (server.httpd.root / "FAIR-Play/videos.tar.gz").read_bytes()
+
+
+def test_fairplay_unpinned_archive_changed_upstream_mid_download_is_fetched_whole_again(fairplay, media, tmp_path):
+    """b9cde7f resumed with Range only: the changed archive's new bytes were spliced onto the old ones and the
+    extraction raised an uncaught zlib.error."""
+    server, spec_path, root = fairplay
+    layout = DatasetLayout(root, "fair-play")
+    _cut_download(server, f"{server.base}/FAIR-Play/videos.tar.gz", layout.archives_dir / "videos.tar.gz", 3000)
+    new = _repack_videos(server, tmp_path, media[GOOD[1]].read_bytes())
+    fetch_dataset(load_spec(spec_path), root, progress=False)
+    assert (layout.media_dir / "videos/000001.mp4").read_bytes() == media[GOOD[1]].read_bytes()
+    arcs = Ledger(layout.ledger("archives")).latest("archive")
+    assert arcs["videos.tar.gz"]["status"] == "extracted" and arcs["videos.tar.gz"]["sha256"] == sha256_bytes(new)
+    assert not list(layout.archives_dir.glob("*.part*"))
+
+
+def test_fairplay_a_bad_archive_on_disk_is_moved_aside_with_a_reason_and_fetched_again(fairplay):
+    """b9cde7f re-extracted a complete but damaged archive on every run and never downloaded it again; the sha256
+    of a copy on disk was checked against nothing when the spec pins none."""
+    server, spec_path, root = fairplay
+    layout = DatasetLayout(root, "fair-play")
+    served = server.httpd.root / "FAIR-Play/audios.tar.gz"
+    layout.archives_dir.mkdir(parents=True)
+    damaged = bytearray(served.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (layout.archives_dir / "audios.tar.gz").write_bytes(bytes(damaged))  # left by a killed run
+    Ledger(layout.ledger("archives")).append({"archive": "audios.tar.gz", "status": "downloaded",
+                                              "sha256": sha256_file(served), "bytes": len(damaged)})
+    summary = fetch_dataset(load_spec(spec_path), root, progress=False)
+    assert summary.done == 3
+    records = [r for r in read_jsonl(layout.ledger("archives")) if r["archive"] == "audios.tar.gz"]
+    assert [r["status"] for r in records] == ["downloaded", "rejected", "downloaded", "extracted"]
+    assert "differs from the one recorded" in records[1]["reason"]
+    assert (layout.archives_dir / "rejected/audios.tar.gz").read_bytes() == bytes(damaged)
+    assert records[-1]["sha256"] == sha256_file(served) == sha256_file(layout.archives_dir / "audios.tar.gz")
+
+
+def test_fairplay_damaged_upstream_archive_is_one_named_error_and_is_fetched_again_next_run(fairplay):
+    server, spec_path, root = fairplay
+    served = server.httpd.root / "FAIR-Play/videos.tar.gz"
+    good = served.read_bytes()
+    damaged = bytearray(good)
+    for i in range(len(damaged) // 2, len(damaged) - 200, 97):  # inside the deflate stream: zlib.error
+        damaged[i] ^= 0x5A
+    served.write_bytes(bytes(damaged))
+    with pytest.raises(FetchSetupError, match=r"videos.tar.gz: archive is damaged .*moved to .*rejected"):
+        fetch_dataset(load_spec(spec_path), root, progress=False)
+    layout = DatasetLayout(root, "fair-play")
+    assert not (layout.archives_dir / "videos.tar.gz").exists()
+    served.write_bytes(good)
+    assert fetch_dataset(load_spec(spec_path), root, progress=False).done == 3
+
+
+def test_extraction_size_caps_refuse_a_bomb_before_writing_it(tmp_path, fairplay, monkeypatch):
+    """b9cde7f wrote 200 MiB extracted from 200 KB of gzip in full."""
+    bomb = tmp_path / "bomb.tar.gz"
+    with tarfile.open(bomb, "w:gz") as tf:
+        info = tarfile.TarInfo("videos/000001.mp4")
+        info.size = 32 << 20
+        tf.addfile(info, io.BytesIO(bytes(info.size)))
+    assert bomb.stat().st_size < 100_000
+    target = tmp_path / "media"
+    with pytest.raises(ArchiveError, match=r"'videos/000001.mp4' declares 33554432 bytes, more than the 1048576"):
+        safe_extract(bomb, target, accept=lambda n: n, max_member_bytes=1 << 20)
+    with pytest.raises(ArchiveError, match="add up to more than"):
+        safe_extract(bomb, target, accept=lambda n: n, max_member_bytes=1 << 30, max_total_bytes=1 << 20)
+    assert not any(p.is_file() for p in target.rglob("*"))
+    # the recipe's caps apply to its archives
+    server, spec_path, root = fairplay
+    monkeypatch.setitem(fair_play.SIZE_CAPS, "videos", (1000, 1 << 30))
+    with pytest.raises(FetchSetupError, match=r"videos.tar.gz: member 'videos/00000\d.mp4' declares \d+ bytes"):
+        fetch_dataset(load_spec(spec_path), root, progress=False)
