@@ -69,6 +69,10 @@ def main() -> None:
               help="Cap training at this many steps per run (default: the preset's epochs).")
 @click.option("--train-batch-size", type=click.IntRange(min=1), default=None,
               help="Training batch size (default: the preset's; paper 128, cpu-small 16).")
+@click.option("--visual-init", default=None, metavar="INIT",
+              help="Initial trunk weights of the networks trained: imagenet (torchvision's cache; `ccs-data "
+                   "fetch-weights` puts them there), random, or a path to ResNet-18 weights (default: the "
+                   "preset's; paper imagenet, cpu-small random). As ccs-train's --visual-init.")
 @click.option("--recipe", type=click.Choice(RECIPES), default="official", show_default=True,
               help="official: the released code's loss forms, full-clip selection and hop 1008 (the computations "
                    "behind the published numbers); paper-text: the paper's equations and hop 1600 "
@@ -91,17 +95,19 @@ def main() -> None:
 @click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The synthetic world's truth.jsonl: adds the localisation error (LOC, degrees) of single-source "
                    "clips to the spatial metrics.")
-@click.option("--dry-run", is_flag=True, help="Print the plan and the estimated compute (from a training step "
-                                              "measured now), run nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (jobs: train, reuse, load or skip) and an estimate of "
+                                              "the compute from a training step measured now with random weights; "
+                                              "needs no weights, GPU or training, runs nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def run_cmd(table, root, out, splits, methods, checkpoints, preset, max_steps, train_batch_size, recipe, hop,
-            pad_mode, select_on, seed, seeds, device, batch_size, truth, dry_run, quiet) -> None:
+def run_cmd(table, root, out, splits, methods, checkpoints, preset, max_steps, train_batch_size, visual_init, recipe,
+            hop, pad_mode, select_on, seed, seeds, device, batch_size, truth, dry_run, quiet) -> None:
     """Train/evaluate one table and write its reports (finished splits are skipped on a rerun)."""
     try:
         cfg = BenchConfig(
             table=table, root=str(root), out=str(out), splits=tuple(splits) or None,
             methods=tuple(methods) or None, checkpoints=parse_checkpoint_args(checkpoints), preset=preset,
-            max_steps=max_steps, train_batch_size=train_batch_size, recipe=recipe, hop=hop, pad_mode=pad_mode,
+            max_steps=max_steps, train_batch_size=train_batch_size, visual_init=visual_init, recipe=recipe, hop=hop,
+            pad_mode=pad_mode,
             select_on=select_on, seed=seed, seeds=_seeds(seeds), device=device, batch_size=batch_size,
             dry_run=dry_run,
             progress=not quiet, truth=None if truth is None else str(truth),

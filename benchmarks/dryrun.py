@@ -3,6 +3,7 @@ and an inference window measured here and now."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -11,18 +12,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.checkpoints import train_config
+from benchmarks.checkpoints import runs_to_train, train_config, trained_earlier
 from benchmarks.plan import BenchConfig, Job
 from benchmarks.records import finished_result
-from benchmarks.tables import MethodSpec, Section, TablePreset
+from benchmarks.tables import Section, TablePreset
+from ccstereo.blocks import resnet18_weights_path
 from ccstereo.config import ModelConfig, TrainConfig
 from ccstereo.constants import N_FREQ, N_SEGMENT_FRAMES, SEGMENT_SAMPLES
 from ccstereo.infer import window_starts
 from ccstereo.model import build_model
 from ccstereo.provenance import device_description, resolve_device
+from ccstereo.train.plan import Schedule
 from pipelines.contract import CLIP_SAMPLES, DatasetLayout
 
-NOTE = ("estimate = steps x measured training step (network only, no data loading) + test windows x measured "
+NOTE = ("ESTIMATE, not a measurement of the run: steps (the trainer's own count, epochs x floor(train clips / "
+        "batch), or --max-steps) x one training step measured here on random input with random trunk weights "
+        "(network only: no data loading, no SCL/REC passes, so a lower bound) + test windows x the measured "
         "inference time per window")
 
 
@@ -61,8 +66,11 @@ def measure_step_seconds(model_cfg: ModelConfig, batch_size: int, device: torch.
 
 
 def dry_run(cfg: BenchConfig, preset: TablePreset, jobs: list[Job], preset_name: str) -> dict[str, Any]:
-    """What ``run`` would do and an estimate of its compute, from a step time measured here and now."""
-    device = resolve_device(cfg.device)
+    """What ``run`` would do and an estimate of its compute, from a step time measured here and now.
+
+    Needs no weights (the step is measured with a random trunk), no GPU (without one it is measured on the CPU, and
+    says so) and no training; without split lists the jobs are listed without an estimate."""
+    device, device_note = _measuring_device(cfg.device)
     root = Path(cfg.root)
     table_dir = cfg.table_dir(preset.table)
     measured: dict[str, tuple[float, float]] = {}  # network + batch size -> (step, window) seconds
@@ -73,10 +81,11 @@ def dry_run(cfg: BenchConfig, preset: TablePreset, jobs: list[Job], preset_name:
         n_train = count_keys(root, job.section, job.split, "train")
         n_test = count_keys(root, job.section, job.split, "test")
         done = finished_result(job.result_json(table_dir)) is not None
-        action, steps = _action(cfg, spec, tcfg, n_train)
+        action, steps = _action(cfg, job, tcfg, n_train, table_dir)
         key = json.dumps(tcfg.model.to_dict(), sort_keys=True) + str(tcfg.batch_size)
         if spec.arch != "mono-mono" and key not in measured:
-            measured[key] = measure_step_seconds(tcfg.model, tcfg.batch_size, device, repeats=1)
+            random_trunk = dataclasses.replace(tcfg.model, visual_init="random")  # the dry run needs no weights
+            measured[key] = measure_step_seconds(random_trunk, tcfg.batch_size, device, repeats=1)
         step_s, window_s = measured.get(key, (0.0, 0.0))
         windows = len(window_starts(CLIP_SAMPLES, cfg.eval_hop(spec), SEGMENT_SAMPLES, spec.tail or "pad")) * (n_test or 0)
         # unknown without the split lists (data not sharded yet): say so rather than estimate zero
@@ -92,25 +101,53 @@ def dry_run(cfg: BenchConfig, preset: TablePreset, jobs: list[Job], preset_name:
             "test_clips": n_test, "step_seconds": round(step_s, 4),
             "estimated_seconds": None if est is None else round(est, 1),
         })
-    return {"table": preset.table, "preset": preset_name, "device": device_description(device),
+    sections = [{"dataset": sec.dataset, "protocol": sec.protocol,
+                 "splits": list(dict.fromkeys(j.split for j in jobs if j.section is sec)),
+                 "methods": list(dict.fromkeys(j.method.name for j in jobs if j.section is sec))}
+                for sec in preset.sections if any(j.section is sec for j in jobs)]
+    return {"table": preset.table, "preset": preset_name, "sections": sections,
+            "device": device_description(device) + device_note, "visual_init": _visual_init(cfg, jobs, table_dir,
+                                                                                             preset_name),
             "jobs": lines, "estimated_seconds": round(total, 1), "jobs_without_estimate": unknown, "note": NOTE}
 
 
-def _action(cfg: BenchConfig, spec: MethodSpec, tcfg: TrainConfig, n_train: int | None) -> tuple[str, int | None]:
+def _measuring_device(requested: str) -> tuple[torch.device, str]:
+    """Where the step is measured: the run's device, or the CPU when it asks for CUDA and there is none here."""
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        return torch.device("cpu"), " (measured here: no CUDA on this machine, where the run asks for it)"
+    return resolve_device(requested), ""
+
+
+def _visual_init(cfg: BenchConfig, jobs: list[Job], table_dir: Path, preset_name: str) -> dict[str, Any]:
+    """The trunk weights the runs still to train start from, and whether they are here (the real run needs them)."""
+    inits = sorted({train_config(cfg, j, j.run_dir(table_dir), preset_name).model.visual_init
+                    for j in runs_to_train(cfg, jobs, table_dir)})
+    out: dict[str, Any] = {"runs_start_from": inits}
+    for init in inits:
+        if init == "random":
+            continue
+        try:
+            out[init] = str(resnet18_weights_path(init))
+        except FileNotFoundError as exc:
+            out[init] = f"missing (the real run needs them): {exc}"
+    return out
+
+
+def _action(cfg: BenchConfig, job: Job, tcfg: TrainConfig, n_train: int | None, table_dir: Path
+            ) -> tuple[str, int | None]:
     """(what the run does for this method, its training steps; None when unknown without the split lists)."""
+    spec = job.method
     owner = spec.checkpoint_of or spec.name
     if spec.arch == "mono-mono":
         return "no training (diff = 0)", 0
     if cfg.checkpoints.get(owner):
-        return f"load {cfg.checkpoints[owner]}", 0
+        return f"load {cfg.given_checkpoint(owner, job.split)}", 0
     if spec.checkpoint_of:
         return f"reuse the {spec.checkpoint_of} checkpoint", 0
-    if cfg.max_steps:
-        steps = cfg.max_steps
-    elif n_train is not None:
-        steps = -(-tcfg.epochs * n_train // tcfg.batch_size)  # ceil(epochs x clips / batch)
-    else:
-        steps = None
+    if trained_earlier(job.run_dir(table_dir)):
+        return f"reuse {job.run_dir(table_dir) / 'best.pt'} (trained by an earlier run)", 0
+    # the trainer's own count (epochs x floor(clips / batch), or max_steps), not a second formula
+    steps = None if n_train is None and cfg.max_steps is None else Schedule.of(tcfg, n_train or 0).total_steps
     return f"train {steps if steps is not None else '?'} steps (batch {tcfg.batch_size})", steps
 
 

@@ -36,6 +36,7 @@ class BenchConfig:
     preset: str | None = None  # None: the table's default ("paper"; "cpu-small" for the synthetic table)
     max_steps: int | None = None
     train_batch_size: int | None = None  # None: the preset's (paper 128, cpu-small 16)
+    visual_init: str | None = None  # None: the preset's (paper: imagenet, cpu-small: random); else random or a path
     recipe: str = "official"  # ccstereo.config.RECIPES: training losses and evaluation hop
     hop: int | None = None  # None: each method's own hop, else the recipe's (recipe_hop); a value applies to all
     pad_mode: str = "constant"

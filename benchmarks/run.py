@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks import report
-from benchmarks.checkpoints import Trained, checkpoint_for
+from benchmarks.checkpoints import Trained, checkpoint_for, require_visual_init
 from benchmarks.dryrun import dry_run
 from benchmarks.evaluate import ExampleHook, evaluate_split, settings_for
 from benchmarks.html_report import write_html_report
@@ -64,6 +64,7 @@ def run_table(cfg: BenchConfig) -> dict[str, Any]:
         per_seed = {s: run_table(replace(cfg, seed=s, seeds=(s,), out=str(table_dir / f"seed-{s}"))) for s in seeds}
         return write_seed_summary(table_dir, preset, per_seed)
     run = _TableRun(cfg, preset, preset_name, cfg.table_dir(preset.table), resolve_device(cfg.device))
+    require_visual_init(cfg, jobs, run.table_dir, preset_name)  # before any job: not after Mono-Mono's evaluation
     torch.manual_seed(cfg.seed)
     started = utc_now()
     results: list[dict[str, Any]] = []

@@ -59,7 +59,7 @@ def _hw(text: str | None, option: str) -> tuple[int, int] | None:
 @click.option("--crop", "crop_hw", default=None, help="HxW of the crop fed to the network (paper 224x448).")
 @click.option("--lr-visual", type=float, default=None, help="Learning rate of the visual network: ResNet-18 trunk + ASPP (paper 5e-5).")
 @click.option("--lr-other", type=float, default=None, help="Learning rate of the audio network, fusion and AVAD (paper 5e-4).")
-@click.option("--visual-init", default=None, help="imagenet (torchvision's cache), random, or a path to ResNet-18 weights.")
+@click.option("--visual-init", default=None, help="imagenet (torchvision's cache; `ccs-data fetch-weights` puts them there), random, or a path to ResNet-18 weights.")
 @click.option("--select-on", type=click.Choice(["val", "test"]), default=None, help="List that picks best.pt by the full-clip STFT distance. 'test' is the released protocol and is recorded as such.")
 @click.option("--val-every-epochs", type=int, default=None, help="Validate (and maybe update best.pt) every N epochs.")
 @click.option("--val-hop", type=click.IntRange(min=1, max=SEGMENT_SAMPLES), default=None, help="Hop of the full-clip validation (default: the recipe's, 1008 or 1600); larger is cheaper.")

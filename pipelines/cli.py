@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 from pipelines.contract import DatasetLayout
+from pipelines.doctor import Environment, TargetOptions, render, resolve_target, run_checks
 from pipelines.errors import StyledGroup
 from pipelines.fetch import fetch_dataset
 from pipelines.io import read_jsonl
@@ -25,6 +27,7 @@ from pipelines.shard import DEFAULT_MAXCOUNT, ShardError, shard_dataset
 from pipelines.spec import VAL_SOURCES, SpecError, load_spec, with_val_from
 from pipelines.status import dataset_status, format_status, status_json
 from pipelines.verify import verify_dataset
+from pipelines.weights import URL_ENV, fetch_weights
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -219,6 +222,64 @@ def projections_command(dataset, root, as_json):
     relabelled = sum(1 for r in rows if r["projection"].get("upstream") not in (None, r["projection"]["final"]))
     if not as_json:
         click.echo(f"{len(rows)} 360 video(s), {relabelled} relabelled", err=True)
+
+
+# ------------------------------------------------------------------------------------------------ weights, doctor
+
+
+@main.command("fetch-weights")
+@click.option("--url", envvar=URL_ENV, default=None, metavar="URL",
+              help="Where to download from (default: the URL torchvision publishes for "
+                   f"ResNet18_Weights.IMAGENET1K_V1; also ${URL_ENV}). The file name must be "
+                   "resnet18-<sha256 prefix>.pth: the download is checked against that prefix.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def fetch_weights_command(url, progress):
+    """Download torchvision's ImageNet ResNet-18 weights into its cache (<torch hub dir>/checkpoints; $TORCH_HOME
+    moves it), where `--visual-init imagenet` (the paper preset's default) finds them.
+
+    The only command that downloads them: training and benchmarks never do. The download is checked against the
+    sha256 prefix in the file's published name before it gets that name; an interrupted download resumes on the
+    next run; an intact copy already there is kept. Exit status 1 when the URL or the file is wrong, 3 when the
+    server cannot be reached (rerun later: it resumes).
+    """
+    with tqdm(unit="B", unit_scale=True, disable=not progress, desc="resnet18", file=sys.stderr) as bar:
+        got = fetch_weights(url, on_bytes=bar.update)
+    resumed = f", resumed after {got.resumed_from} bytes" if got.resumed_from else ""
+    click.echo(f"ImageNet ResNet-18 weights {got.action}: {got.path} ({got.bytes} bytes, sha256 {got.sha256}"
+               f"{resumed})")
+    click.echo("ccs-train and ccs-bench run find them with --visual-init imagenet (the paper preset's default)")
+
+
+@main.command("doctor")
+@click.option("--for", "target", nargs=2, default=None, metavar="COMMAND ARG",
+              help="Check for one command and exit 0 only when all it needs is here: 'fetch DATASET', "
+                   "'prepare DATASET' (prepare and shard) or 'bench TABLE' (ccs-bench run --table TABLE). "
+                   "Without it, every check counts.")
+@_ROOT
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="bench: the folder `ccs-bench run --out` will write to (default: the root).")
+@click.option("--preset", default=None,
+              help="bench: the training preset (default: the table's). paper needs CUDA and the ImageNet "
+                   "weights; cpu-small needs neither.")
+@click.option("--cookies", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="fetch: the cookies file you will give `ccs-data fetch --cookies` (readable, Netscape format, "
+                   "youtube.com cookies not expired).")
+def doctor_command(target, root, out, preset, cookies):
+    """One screen of what a real run needs from this machine, and how to fix each missing piece: ffmpeg and its
+    v360 filter and opus decoder, yt-dlp's age and a JavaScript runtime it uses, the cookies file, torch and
+    torchvision, CUDA devices and their memory, the ImageNet ResNet-18 weights, write access and free disk space
+    (against the dataset's estimated size) at the root; bench adds the table's shards and split lists.
+
+    Downloads and changes nothing. Exit status 0 when everything the command named by --for needs is here (every
+    check without --for), 1 otherwise.
+    """
+    options = TargetOptions(root=root, out=out, preset=preset)
+    chosen = None if target is None else resolve_target(target[0], target[1], options)
+    report = run_checks(options, chosen, Environment(cookies=cookies))
+    for line in render(report):
+        click.echo(line)
+    if not report.ready:
+        sys.exit(1)
 
 
 # ------------------------------------------------------------------------------------------------ synthetic world
