@@ -25,7 +25,8 @@ from benchmarks.run import run_table
 from pipelines.chain import build_dataset
 from pipelines.serve import start_server, stop
 from pipelines.spec import load_spec
-from pipelines.synth.world import generate_world, write_specs
+from pipelines.synth.specs import write_specs
+from pipelines.synth.world import generate_world
 
 
 def run_demo(work: Path, *, seed: int, port: int, size: str, datasets: Sequence[str], max_steps: int | None,

@@ -28,7 +28,8 @@ from pipelines.fetch import fetch_dataset
 from pipelines.recipes.youtube import parse_rate
 from pipelines.serve import WorldRequestHandler, make_server, stop
 from pipelines.spec import load_spec
-from pipelines.synth.world import generate_world, write_specs
+from pipelines.synth.specs import write_specs
+from pipelines.synth.world import generate_world
 
 DATASETS = ("music-stereo", "yt-music", "yt-clean")
 

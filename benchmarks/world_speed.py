@@ -31,7 +31,9 @@ import numpy as np
 
 from pipelines.serve import start_server, stop
 from pipelines.synth.encode import AudioFormat, encode_media
-from pipelines.synth.world import _video_format, generate_world, plan_world
+from pipelines.synth.items import video_format
+from pipelines.synth.plan import plan_world
+from pipelines.synth.world import generate_world
 
 
 def _encode_floor(out_dir: Path, size: str) -> float:
@@ -40,7 +42,7 @@ def _encode_floor(out_dir: Path, size: str) -> float:
     for k, it in enumerate(plan_world(0, size).items):
         if "missing" in it.faults:
             continue
-        fmt, _ = _video_format(it)
+        fmt, _ = video_format(it)
         frame = np.full((fmt.height, fmt.width, 3), 100, np.uint8).tobytes()
         frames = (frame for _ in range(round(it.duration_s * it.fps)))
         samples = afmt = None

@@ -106,7 +106,7 @@ class ServedWorld:
 @pytest.fixture(scope="session")
 def world_server(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory):
     from pipelines.serve import start_server, stop
-    from pipelines.synth.world import write_specs
+    from pipelines.synth.specs import write_specs
 
     server, thread, port = start_server(tiny_world, port=0)
     try:

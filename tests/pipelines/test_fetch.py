@@ -48,7 +48,7 @@ from pipelines.recipes.youtube import (
 )
 from pipelines.serve import WorldRequestHandler, make_server, stop
 from pipelines.spec import load_spec
-from pipelines.synth.world import write_specs
+from pipelines.synth.specs import write_specs
 
 FAST = YtdlpConfig(retries=1, fragment_retries=1, extractor_retries=1, socket_timeout_s=10)
 

@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.recipes import DATASETS
 from pipelines.spec import MANIFEST_DIR, SpecError, load_spec, parse_spec
-from pipelines.synth.world import spec_to_toml
+from pipelines.synth.specs import spec_to_toml
 
 GOOD = (MANIFEST_DIR / "yt-music.toml").read_text()
 

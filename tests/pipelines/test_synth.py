@@ -24,6 +24,7 @@ from pipelines.prepare import MIN_LR_DIFF
 from pipelines.synth.audio import _block_weights, peak_normalise, render_binaural, render_foa, to_int16
 from pipelines.synth.encode import AudioFormat, VideoFormat, encode_media
 from pipelines.synth.frames import background_eqr, draw_frame
+from pipelines.synth.plan import WORLD_SIZES, plan_world
 from pipelines.synth.scene import (
     PALETTE,
     Scene,
@@ -38,7 +39,7 @@ from pipelines.synth.scene import (
     u_to_azimuth,
     x_to_azimuth,
 )
-from pipelines.synth.world import WORLD_SIZES, plan_world, write_specs
+from pipelines.synth.specs import write_specs
 
 # ------------------------------------------------------------------------------------------------ decoding helpers
 
