@@ -1,9 +1,14 @@
 """First-order ambisonics in YouTube's ambiX convention: ACN channel order (W, Y, Z, X), SN3D normalisation.
 
 Azimuth in degrees, 0 = front, positive to the left; elevation positive up.
+
+spaudiopy, scipy.signal and the HRIR loader are imported inside the functions that decode: ``pipelines.prepare``
+imports this module for its constants, and those three add about a second to every ``ccs-data`` call.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -49,7 +54,7 @@ VLS8_AZIMUTHS_DEG = tuple(float(a) for a in range(0, 360, 45))  # horizontal rin
 
 def _spaudiopy_hrirs(hrirs):
     """The project's HRIRSet as spaudiopy's ``sig.HRIRs`` (azimuth in rad, + = left; zenith = colatitude)."""
-    from spaudiopy import sig
+    from spaudiopy import sig  # lazy: module docstring
 
     azi = np.radians(np.asarray(hrirs.azimuth_deg, dtype=np.float64))
     zen = np.radians(90.0 - np.asarray(hrirs.elevation_deg, dtype=np.float64))
@@ -64,8 +69,6 @@ def magls_filters(hrirs) -> np.ndarray:
     form divided by sqrt(4 pi) is exactly Y(d): folding SN3D -> N3D and 1/sqrt(4 pi) into the filters makes a
     plane wave decode at the level of the HRIR of its direction.
     """
-    import warnings
-
     with warnings.catch_warnings():
         # spaudiopy 0.2.0 calls scipy's deprecated sph_harm once per direction and warns that sounddevice is
         # missing; both are harmless here (scipy is pinned below 1.17, no audio playback is used)
@@ -107,7 +110,7 @@ def decoder_filters(decoder: str, hrirs) -> np.ndarray:
 
 def apply_filters(foa: np.ndarray, filters: np.ndarray) -> np.ndarray:
     """Binaural [2, T] from ambiX ``foa`` [4, T] through a [2, 4, taps] filter matrix (output trimmed to T)."""
-    from scipy.signal import oaconvolve
+    from scipy.signal import oaconvolve  # lazy: module docstring
 
     foa = np.asarray(foa, dtype=np.float64)
     if foa.ndim != 2 or foa.shape[0] != 4:
@@ -128,7 +131,7 @@ def decode_foa_to_binaural(foa: np.ndarray, *, decoder: str = "magls", hrirs=Non
     ``hrirs``: an :class:`pipelines.hrir.HRIRSet` at the signal's sample rate (default: KEMAR at 16 kHz).
     """
     if hrirs is None:
-        from pipelines.hrir import load_kemar
+        from pipelines.hrir import load_kemar  # lazy: module docstring
 
         hrirs = load_kemar()
     return apply_filters(foa, decoder_filters(decoder, hrirs))
