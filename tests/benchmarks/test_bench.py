@@ -266,7 +266,8 @@ def test_table_2_reproduction_trains_every_method_on_all_five_splits(world_chain
     assert [m["method"] for m in sec["methods"]] == ["Mono-Mono", "CCStereo"]
     for m in sec["methods"]:
         assert sorted(m["per_split"]) == ["1", "2", "3", "4", "5"]
-        assert set(m["mean"]) == set(m["std"]) == {"STFT", "ENV", "Mag", "Phs", "SNR"}
+        # Table 2's columns, then the spatial ones beyond the paper (no LOC: a real dataset has no true azimuths)
+        assert set(m["mean"]) == set(m["std"]) == {"STFT", "ENV", "Mag", "Phs", "SNR", *SPATIAL_NAMES}
         assert m["paper"]["STFT"] == paper_row("2", m["method"], "fair-play")["values"]["STFT"]
         for split in "12345":
             assert (t / "splits" / f"fair-play-5-split-{split}" / f"{slugify(m['method'])}.csv").is_file()
