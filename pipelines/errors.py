@@ -137,6 +137,18 @@ def fail(ctx: click.Context, exc: BaseException) -> NoReturn:
     raise click.exceptions.Exit(code)
 
 
+def _styled_make_context(command: click.Command, make_context: Any, info_name: str | None, args: Any,
+                         parent: click.Context | None, extra: Any) -> click.Context:
+    """Parse the command line; Ctrl-C meanwhile (click would print ``Aborted!`` and exit 1) is the one
+    ``interrupted`` line and 130, as everywhere else."""
+    try:
+        return make_context(info_name, args, parent=parent, **extra)
+    except KeyboardInterrupt:
+        name = f"{command_path(parent)} {info_name}" if parent is not None else command.name or info_name
+        click.echo(f"{name}: error: {INTERRUPTED}", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
 def _styled_invoke(ctx: click.Context, invoke: Any) -> Any:
     try:
         return invoke(ctx)
@@ -155,6 +167,10 @@ class StyledCommand(click.Command):
         super().__init__(*args, **kwargs)
         self.params.append(debug_option())
 
+    def make_context(self, info_name: str | None, args: Any, parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        return _styled_make_context(self, super().make_context, info_name, args, parent, extra)
+
     def invoke(self, ctx: click.Context) -> Any:
         return _styled_invoke(ctx, super().invoke)
 
@@ -167,6 +183,10 @@ class StyledGroup(click.Group):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.params.append(debug_option())
+
+    def make_context(self, info_name: str | None, args: Any, parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        return _styled_make_context(self, super().make_context, info_name, args, parent, extra)
 
     def invoke(self, ctx: click.Context) -> Any:
         return _styled_invoke(ctx, super().invoke)

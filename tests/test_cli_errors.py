@@ -314,3 +314,107 @@ def test_bench_inputs_are_one_line(tmp_path, fake):
     summary.parent.mkdir()
     summary.write_text(json.dumps({"broken": True}))
     one_error(invoke(bench_main, ["report", summary.parent]), EXIT_INPUT, "ccs-bench report: error:")
+
+
+# ------------------------------------------------------------------------------------------------ Ctrl-C
+# Real processes sent SIGINT to their process group (what Ctrl-C in a terminal does) at a moment the test can see
+# (a file or a child process appeared), not after a guessed delay. ccs-data fetch/prepare/shard and ccs-train are
+# interrupted at seeded random moments and rerun by the fault campaign (tests/benchmarks/test_faults.py).
+
+INTERRUPTED_LINE = "error: interrupted; what is on disk is consistent: rerun the same command to resume"
+
+
+def _interrupt_when(cmd: list[str], ready, cwd: Path, timeout: float = 180.0) -> tuple[int, str]:
+    """Start ``cmd`` in its own process group, send the group SIGINT once ``ready(pid)`` holds; (status, stderr)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", *cmd], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env=env)
+    deadline = time.monotonic() + timeout
+    while not ready(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, f"{cmd} ended before the moment to interrupt it: {proc.stderr.read()[-500:]}"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
+def _has_child(pid: int) -> bool:
+    """A child process of ``pid`` runs (ccs-infer's ffmpeg decoding the video)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if int(text[text.rindex(")") + 2:].split()[1]) == pid:
+            return True
+    return False
+
+
+def _one_interrupted_line(code: int, err: str, command: str) -> None:
+    assert code == 130 and "Traceback" not in err, (code, err)
+    lines = [ln for ln in err.splitlines() if "error:" in ln]
+    assert len(lines) == 1 and lines[0].endswith(f"{command}: {INTERRUPTED_LINE}"), err
+
+
+def test_ctrl_c_while_a_command_is_imported_is_one_line(tmp_path):
+    """A command's modules import for seconds (torch); a SIGINT then was a traceback of the import and status -2."""
+    (tmp_path / "slow_cli.py").write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\n"
+                                          "time.sleep(5)\ndef main():\n    raise SystemExit(0)\n")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "from pipelines.entry import launch; launch('slow_cli:main', 'ccs-x')"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()])})
+    _one_interrupted_line(proc.returncode, proc.stderr, "ccs-x")
+
+
+def test_ctrl_c_while_the_command_line_is_parsed_is_one_line(tmp_path):
+    """click turns a KeyboardInterrupt during parsing (an option's callback) into ``Aborted!`` and status 1."""
+    import click
+
+    from pipelines.errors import StyledGroup
+
+    def stop(ctx, param, value):
+        if value:
+            raise KeyboardInterrupt
+
+    @click.group(name="tool", cls=StyledGroup)
+    def tool() -> None:
+        pass
+
+    @tool.command("go")
+    @click.option("--stop", is_flag=True, callback=stop)
+    def go(stop: bool) -> None:
+        pass
+
+    res = CliRunner().invoke(tool, ["go", "--stop"])
+    assert res.exit_code == 130 and res.output == f"tool go: {INTERRUPTED_LINE}\n", res.output
+
+
+def test_ctrl_c_during_inference_is_one_line_and_writes_no_output(trained, tmp_path):
+    video = tmp_path / "long.mp4"
+    make_video(video, seconds=30.0)
+    out = tmp_path / "out.wav"
+    code, err = _interrupt_when(["from ccstereo.entry import ccs_infer; ccs_infer()", str(video), "-c",
+                                 str(trained / "last.pt"), "-o", str(out)], _has_child, tmp_path)
+    _one_interrupted_line(code, err, "ccs-infer")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]  # neither the output nor a temporary file
+
+
+def test_ctrl_c_during_a_bench_run_is_one_line_and_the_rerun_finishes(fake, tmp_path):
+    out = tmp_path / "bench"
+    args = ["run", "--table", "2", "--root", str(fake), "--out", str(out), "--splits", "1", "--methods", "CCStereo",
+            "--preset", "cpu-small", "--max-steps", "20", "--train-batch-size", "2"]
+    log = out / "table-2/runs/fair-play-5-split-1/ccstereo/log.jsonl"
+    code, err = _interrupt_when(["from benchmarks.entry import ccs_bench; ccs_bench()", *args],
+                                lambda pid: log.is_file(), tmp_path)  # training has begun
+    _one_interrupted_line(code, err, "ccs-bench run")
+    assert not list(out.rglob("*.tmp")) and not (out / "table-2/summary.json").exists()
+    res = invoke(bench_main, args)
+    assert res.exit_code == 0 and (out / "table-2/summary.json").is_file(), res.output
