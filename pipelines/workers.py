@@ -3,8 +3,9 @@
 A process pool's workers are separate processes: when their parent is killed (SIGKILL, OOM), they would go on
 preparing videos and writing results that no ledger records, possibly beside a rerun. :func:`init_worker` (the
 pool's initializer) asks Linux to kill the worker when its parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``) and
-makes it ignore SIGINT: Ctrl-C reaches the whole process group, and the parent alone decides (it stops the pool
-with :func:`stop_pool` and prints one line), so no worker prints a traceback of its own.
+moves it out of the terminal's process group (with the processes it starts, such as ffmpeg) and makes it ignore
+SIGINT: Ctrl-C reaches the parent alone, which decides (it stops the pool with :func:`stop_pool` and prints one
+line), so no worker prints a traceback of its own or stores a video whose decoding Ctrl-C cut short.
 """
 
 from __future__ import annotations
@@ -31,9 +32,15 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def init_worker(parent_pid: int) -> None:
-    """A pool initializer: die with the parent, leave SIGINT to it."""
+    """A pool initializer: die with the parent, leave SIGINT to it.
+
+    The worker also starts a session of its own: Ctrl-C signals the terminal's foreground process group, and the
+    ffmpeg a worker runs would be in it (ffmpeg sets its own SIGINT handler, so an ignored SIGINT does not stay
+    ignored in it). It stopped mid-decode, and the worker, which goes on, stored the video with the clips that
+    failed to decode dropped, before the parent's stop reached it (a fault-campaign finding)."""
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.setsid()
 
 
 def worker_pool(jobs: int) -> ProcessPoolExecutor:
