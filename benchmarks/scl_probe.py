@@ -13,7 +13,16 @@ samples (the loader's own crops and jitter), this measures, with the network in 
 * ``instance_acc``: the share of anchors whose nearest positive among the whole batch is their own (what the
   released form, with every other instance as a negative, rewards); ``anchor_cos``: the mean cosine of the anchors
   of different samples (1 = collapsed to one point);
+* ``instance_acc_no_audio``: the same with the audio zeroed (anchor and positive share their audio, so
+  ``instance_acc`` alone can be won from the sound; this one can only be won from the picture);
 * ``audio_cos``: the mean cosine of ``z`` with and without the audio (1 = ``z`` ignores the sound);
+  ``visual_cos``: the mean cosine of ``z`` with its own frame and with another sample's (1 = ``z`` ignores the
+  picture); ``output_visual_share``: ``|diff - diff_other| / |diff|`` of the predicted difference spectrogram with
+  the other sample's frame (0 = the output ignores the picture, i.e. the network is a Mono-Mono predictor);
+* ``attention_entropy``: the entropy of the audio queries' cross-attention over the visual tokens, as a share of
+  its maximum log(number of visual tokens: 98 at the paper's size, 8 for ``cpu-small``) (small = each
+  query looks at a few tokens), and ``attention_same``: the mean cosine between
+  the attention maps of different samples (1 = where the network looks does not depend on the clip);
 * both SCL losses on the batch.
 
     python -m benchmarks.scl_probe CHECKPOINT --root DATA [--dataset fair-play --protocol 5-split --split 1]
@@ -22,6 +31,7 @@ samples (the loader's own crops and jitter), this measures, with the network in 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +67,19 @@ def scl_probe(model: torch.nn.Module, batch: dict[str, Any], seed: int = 0, temp
     grid = model.cfg.visual_grid
     perm = torch.randperm(grid[0] * grid[1], generator=torch.Generator().manual_seed(seed))
 
-    def features(spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = model(spec, frame, prev_frame=prev, shuffle_perm=perm, return_features=True)
-        return tuple(F.normalize(out[k].float(), dim=-1) for k in ("z", "z_pos", "z_neg"))  # type: ignore[return-value]
+    def features(spec: torch.Tensor, frames: torch.Tensor = frame) -> tuple[torch.Tensor, ...]:
+        out = model(spec, frames, prev_frame=prev, shuffle_perm=perm, return_features=True)
+        return tuple(F.normalize(out[k].float(), dim=-1) for k in ("z", "z_pos", "z_neg")) + (out["diff"].float(),)
 
-    z, zp, zn = features(mono)
-    z0, zp0, zn0 = features(torch.zeros_like(mono))
+    z, zp, zn, diff = features(mono)
+    z0, zp0, zn0, _ = features(torch.zeros_like(mono))
+    # every sample's audio with the next sample's frame: what of z and of the output comes from the picture
+    z_other, _, _, diff_other = features(mono, frame.roll(1, dims=0))
     b = z.shape[0]
     off = ~torch.eye(b, dtype=torch.bool)
+    attn = cross_attention(model, mono, frame)  # [B, audio tokens, visual tokens]
+    entropy = -(attn * attn.clamp_min(1e-12).log()).sum(-1).mean() / math.log(attn.shape[-1])
+    maps = F.normalize(attn.flatten(1), dim=-1)
     return {
         "n": b,
         "shuffle_acc": float(((z * zp).sum(-1) > (z * zn).sum(-1)).float().mean()),
@@ -72,11 +87,25 @@ def scl_probe(model: torch.nn.Module, batch: dict[str, Any], seed: int = 0, temp
         "shuffle_margin": float(((z * zp).sum(-1) - (z * zn).sum(-1)).mean()),
         "shuffle_margin_no_audio": float(((z0 * zp0).sum(-1) - (z0 * zn0).sum(-1)).mean()),
         "instance_acc": float(((z @ zp.T).argmax(dim=1) == torch.arange(b)).float().mean()),
+        "instance_acc_no_audio": float(((z0 @ zp0.T).argmax(dim=1) == torch.arange(b)).float().mean()),
+        "visual_cos": float((z * z_other).sum(-1).mean()),
+        "output_visual_share": float((diff - diff_other).norm() / diff.norm().clamp_min(1e-12)),
         "anchor_cos": float((z @ z.T)[off].mean()),
         "audio_cos": float((z * z0).sum(-1).mean()),
+        "attention_entropy": float(entropy),
+        "attention_same": float((maps @ maps.T)[off].mean()),
         "scl_paper": float(scl_paper(z, zp, zn, temperature)),
         "scl_official": float(scl_official(z, zp, zn, temperature)),
     }
+
+
+def cross_attention(model: torch.nn.Module, mono: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+    """The fusion's cross-attention weights (averaged over heads) of the audio tokens over the visual tokens, with
+    the inputs the fusion builds (``ccstereo.model.CrossModalFusion.forward``)."""
+    fusion = model.fusion
+    a = model.encoder(mono)[-1].flatten(2).transpose(1, 2)
+    v = fusion.visual_proj(model.visual(frame)).flatten(2).transpose(1, 2)
+    return fusion.cross(a + fusion.pos_audio, v + fusion.pos_visual, v, need_weights=True)[1]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
