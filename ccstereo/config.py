@@ -137,6 +137,9 @@ class TrainConfig:
     lr_step_epochs: int = 10  # lr_schedule "step": multiply by lr_step_factor every this many epochs
     lr_step_factor: float = 0.94
     grad_clip: float | None = None
+    # SCL joins the loss at this step (0: from the start, as released). Before it the step skips the previous
+    # frame's pass and the shuffled fusion; the data stream is the same either way (it always reads both frames).
+    scl_start_step: int = 0
     precision: str = "fp32"  # "fp32" | "bf16" (autocast)
     val_every_epochs: int = 5  # the official code validates every 5 epochs
     val_hop: int | None = None  # None: the recipe's hop (recipe_hop); a larger hop makes validation cheaper
@@ -162,6 +165,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be one of {', '.join(known)}, got {value!r}")
         if self.batch_size < 1 or self.samples_per_clip < 1 or self.epochs < 1 or self.lr_step_epochs < 1:
             raise ValueError("batch_size, samples_per_clip, epochs and lr_step_epochs must be >= 1")
+        if self.scl_start_step < 0:
+            raise ValueError(f"scl_start_step must be >= 0, got {self.scl_start_step}")
         object.__setattr__(self, "betas", tuple(self.betas))
 
     @property

@@ -233,7 +233,7 @@ class Trainer:
         stereo = batch["segment"].to(device, non_blocking=True)
         mono, diff = segment_specs(stereo)
         frame = augment_batch(batch["frame"].to(device, non_blocking=True), batch["brightness"], batch["saturation"])
-        kwargs = self._scl_inputs(batch) if self.use_scl else {}
+        kwargs = self._scl_inputs(batch) if self.use_scl and self.step >= cfg.scl_start_step else {}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             out = self.net(mono, frame, return_features=True, **kwargs)
         loss, parts = total_loss(out, Targets(diff, mono, stereo), cfg.model, cfg.recipe)

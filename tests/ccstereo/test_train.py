@@ -85,6 +85,17 @@ def test_ddp_two_processes_keep_replicas_identical(root, tmp_path):
     assert (out / "best.pt").is_file()
 
 
+def test_scl_joins_the_loss_at_scl_start_step_and_resume_keeps_it(root, tmp_path):
+    straight = train(tiny(root, tmp_path / "a", max_steps=4, scl_start_step=2))
+    assert [("scl" in r) for r in straight.history] == [False, False, True, True]
+    assert all(r["scl"] > 0 for r in straight.history[2:])
+    half = train(tiny(root, tmp_path / "b", max_steps=4, scl_start_step=2, stop_after=3))
+    resumed = train(tiny(root, tmp_path / "b", max_steps=4, scl_start_step=2), resume=True)
+    assert half.steps == 3 and resumed.param_digest == straight.param_digest
+    with pytest.raises(ValueError, match="scl_start_step"):
+        tiny(root, tmp_path / "c", scl_start_step=-1)
+
+
 def test_mono_mono_is_not_trained_and_selection_on_test_is_recorded(root, tmp_path):
     result = train(tiny(root, tmp_path / "mm", {"arch": "mono-mono"}, select_on="test"))
     assert result.best is not None and len(result.history) == 1  # validated once, never trained
