@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from benchmarks.demo import run_demo
+from benchmarks.faults import FIGURES, STAGES, run_campaign
 from benchmarks.fetch_speed import measure_fetch
 from benchmarks.html_report import rebuild
 from benchmarks.infer_memory import measure_infer_memory
@@ -208,6 +209,35 @@ def demo_cmd(work: Path, seed: int, port: int, size: str, datasets: tuple[str, .
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(result, indent=1))
+
+
+def _stages(ctx: click.Context, param: click.Parameter, text: str) -> tuple[str, ...]:
+    stages = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown or not stages:
+        raise click.BadParameter(f"{', '.join(unknown) or 'none given'}: the stages are {', '.join(STAGES)}")
+    return stages
+
+
+@main.command("faults")
+@click.option("--work", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Working folder (the world, its server's copy, references, logs; faults.json and trials.jsonl "
+                   "are written here); reused by a rerun.")
+@click.option("--trials", default=120, show_default=True, type=click.IntRange(min=1),
+              help="Trials, the stages in turn.")
+@click.option("--seed", default=0, show_default=True, help="Seed of every trial's choices (set, jobs, "
+              "--rate-limit, signal, moment).")
+@click.option("--stages", default=",".join(STAGES), show_default=True, callback=_stages,
+              help="Comma-separated stages to interrupt.")
+def faults_cmd(work: Path, trials: int, seed: int, stages: tuple[str, ...]) -> None:
+    """The fault campaign (issue 10): interrupt ccs-data fetch/prepare/shard and ccs-train at seeded random
+    moments (SIGKILL, or SIGINT as Ctrl-C does), kill the loopback server mid-download, change upstream archives
+    between runs; rerun each as a user would and compare with an uninterrupted run. Prints one line per trial
+    and the figures (goal: 0 lost, missing, left, tracebacks)."""
+    summary = run_campaign(work, trials=trials, seed=seed, stages=stages, log=click.echo)
+    for name in FIGURES:
+        click.echo(f"{name}: {summary[name]}")
+    click.echo(f"wrote {Path(work) / 'faults.json'} ({summary['minutes']} min)")
 
 
 # ------------------------------------------------------------------------------------------- speed benchmarks
