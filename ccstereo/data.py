@@ -19,6 +19,7 @@ is a :class:`SampleError` naming the shard and the key (also across DataLoader w
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count
@@ -35,6 +36,7 @@ from ccstereo.frames import JITTER_RANGE, crop, decode_jpeg, resize, segment_fra
 from pipelines.contract import AUDIO_MEMBER
 from pipelines.errors import InputError
 from pipelines.shards import RawClip, check_raw_clip, iter_raw_clips, shard_keys
+from pipelines.workers import die_with_parent
 
 
 class SampleError(InputError, ValueError):
@@ -227,6 +229,8 @@ class _Batches(IterableDataset):
         info = get_worker_info()
         if info is None:
             return self.start_batch % self.slots
+        # a worker of a killed trainer would read on for up to 5 s (torch's watchdog interval); the kernel ends it
+        die_with_parent(os.getppid())
         torch.set_num_threads(1)
         if info.num_workers != self.slots:
             raise RuntimeError(f"{type(self).__name__} built for {self.slots} workers, run with {info.num_workers}")

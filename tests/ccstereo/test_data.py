@@ -3,6 +3,7 @@ audio."""
 
 import io
 import shutil
+import sys
 import tarfile
 
 import numpy as np
@@ -14,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from ccstereo import audio, frames
 from ccstereo.constants import MAX_SEGMENT_START
-from ccstereo.data import EpochStream, ShardPlan, StreamConfig, TrainStream
+from ccstereo.data import EpochStream, ShardPlan, StreamConfig, TrainStream, _Batches
 from ccstereo.frames import segment_frame_index
 from pipelines.shards import (
     index_path,
@@ -296,3 +297,25 @@ def test_a_stale_index_is_not_trusted(fake, tmp_path):
         read_index(shard)
     assert trusted_index(shard, shard.stat().st_size) is None
     assert shard_keys(shard) == shard_keys(fake.shards[1])
+
+
+class _DeathSignal(_Batches):
+    """Yields the signal the kernel sends this worker when its parent dies (prctl PR_GET_PDEATHSIG)."""
+
+    def __iter__(self):
+        import ctypes
+
+        self._slot()
+        sig = ctypes.c_int(-1)
+        ctypes.CDLL(None, use_errno=True).prctl(2, ctypes.byref(sig), 0, 0, 0)  # PR_GET_PDEATHSIG
+        yield sig.value
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_a_loader_worker_dies_with_its_parent():
+    """A killed trainer's loader workers read on for up to 5 s (torch's watchdog interval); the fault campaign
+    counted them as outliving their parent. The kernel now kills them with it."""
+    import signal
+
+    got = list(DataLoader(_DeathSignal(None, None, num_workers=1), batch_size=None, num_workers=1))
+    assert got == [signal.SIGKILL]
