@@ -43,7 +43,7 @@ from pipelines.io import (
 )
 from pipelines.lists import VideoTable, shown_id
 from pipelines.recipes import recipe_for
-from pipelines.recipes.base import FetchNetworkError, FetchOptions, FetchSetupError, failed_record
+from pipelines.recipes.base import FetchNetworkError, FetchOptions, FetchSetupError, Recipe, failed_record
 from pipelines.recipes.youtube import YtdlpConfig
 from pipelines.spec import DatasetSpec
 
@@ -226,12 +226,13 @@ def fetch_dataset(
         raise ValueError(f"limit must be >= 0, got {limit}")
     if cookies is not None and not Path(cookies).is_file():
         raise FetchSetupError(f"cookies file {cookies} does not exist")
+    recipe = recipe_for(spec.name)  # an unknown dataset is refused before anything is written
     layout = DatasetLayout(Path(root).resolve(), spec.name)  # absolute: messages name paths that exist from anywhere
     layout.media_dir.mkdir(parents=True, exist_ok=True)
     layout.ledger_dir.mkdir(parents=True, exist_ok=True)
     with stage_lock(layout.ledger_dir / "fetch.lock", f"ccs-data fetch of {layout.base}"):
         _remove_stale_temp_files(layout)
-        return _fetch(spec, layout, jobs=jobs, limit=limit, ids=ids, retry_failed=retry_failed, cookies=cookies,
+        return _fetch(spec, recipe, layout, jobs=jobs, limit=limit, ids=ids, retry_failed=retry_failed, cookies=cookies,
                       rate_limit=rate_limit, progress=progress, ytdlp=ytdlp)
 
 
@@ -246,10 +247,9 @@ def _remove_stale_temp_files(layout: DatasetLayout) -> None:
             remove_stale_temp_files(sub, recursive=True)
 
 
-def _fetch(spec: DatasetSpec, layout: DatasetLayout, *, jobs: int, limit: int | None, ids: Sequence[str] | None,
+def _fetch(spec: DatasetSpec, recipe: Recipe, layout: DatasetLayout, *, jobs: int, limit: int | None, ids: Sequence[str] | None,
            retry_failed: bool, cookies: str | Path | None, rate_limit: int | None, progress: bool,
            ytdlp: YtdlpConfig | None) -> FetchSummary:
-    recipe = recipe_for(spec.name)
     cancel = threading.Event()
     options = FetchOptions(cookies=Path(cookies) if cookies is not None else None, rate_limit=rate_limit,
                            progress=progress, ytdlp=ytdlp, cancel=cancel)

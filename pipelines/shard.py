@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pipelines.contract import DatasetLayout
+from pipelines.contract import DatasetLayout, check_name
 from pipelines.errors import InputError
 from pipelines.io import atomic_write_text, read_jsonl, remove_stale_temp_files, stage_lock
 from pipelines.shards import remove_orphan_indexes, write_shard
@@ -51,11 +51,18 @@ def kept_clips(layout: DatasetLayout) -> list[dict[str, Any]]:
 
 
 def split_lists(clips: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[str]]:
-    """``(protocol, split, part) -> sorted keys``; every part of every protocol/split seen gets a list."""
+    """``(protocol, split, part) -> sorted keys``; every part of every protocol/split seen gets a list. A
+    membership that is not ``<protocol>/<split>`` of two safe names is refused, named whole (they become folders)."""
     out: dict[tuple[str, str, str], list[str]] = {}
     for c in clips:
         for name, parts in c.get("splits", {}).items():
-            protocol, split = name.split("/", 1)
+            protocol, _, split = name.partition("/")
+            try:
+                check_name(protocol, "protocol")
+                check_name(split, "split")
+            except ValueError as exc:
+                raise ValueError(f"clip {c['key']}: split membership {name!r} is not <protocol>/<split> ({exc})") \
+                    from None
             for part in PARTS:
                 out.setdefault((protocol, split, part), [])
             for part in parts:

@@ -228,22 +228,29 @@ def test_audio_conventions():
 
 
 def test_tar_reader_handles_long_names_and_refuses_damage(fake, tmp_path):
-    # pax and GNU long names (a writer may use either); the key is the basename up to its first dot
+    # pax and GNU long names (a writer may use either): a key of 115 characters gives member names over the
+    # ustar header's 100; a member in a folder is refused, however it is spelt
+    clip = next(iter_clips(fake.shards[:1]))
+    buf = io.BytesIO()
+    sf.write(buf, clip.audio.T, 16000, format="FLAC", subtype="PCM_16")
+    members = {"audio.flac": buf.getvalue(), "f000.jpg": clip.frames[0], "json": b"{}"}
+    long_key = "v" * 110 + "_0000"
     for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
-        path = tmp_path / f"long{fmt}.tar"
-        clip = next(iter_clips(fake.shards[:1]))
-        with tarfile.open(path, "w", format=fmt) as tar:
-            members = {"audio.flac": None, "f000.jpg": clip.frames[0], "json": b"{}"}
-            buf = io.BytesIO()
-            sf.write(buf, clip.audio.T, 16000, format="FLAC", subtype="PCM_16")
-            members["audio.flac"] = buf.getvalue()
-            for ext, data in members.items():
-                info = tarfile.TarInfo("d" * 120 + "/" + f"{clip.key}.{ext}")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        assert shard_keys(path) == [clip.key]
-        (got,) = list(iter_clips([path]))
-        assert np.array_equal(got.audio, clip.audio) and got.frames == clip.frames[:1]
+        for key, prefix in ((long_key, ""), (clip.key, "d" * 120 + "/")):
+            path = tmp_path / f"long{fmt}-{len(prefix)}.tar"
+            with tarfile.open(path, "w", format=fmt) as tar:
+                for ext, data in members.items():
+                    info = tarfile.TarInfo(f"{prefix}{key}.{ext}")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+            if prefix:
+                with pytest.raises(ValueError, match=f"{path.name}: member .* has a path"):
+                    shard_keys(path)
+                continue
+            assert shard_keys(path) == [long_key]
+            (got,) = list(iter_clips([path]))
+            assert got.key == long_key
+            assert np.array_equal(got.audio, clip.audio) and got.frames == clip.frames[:1]
     data = fake.shards[0].read_bytes()
     cut = tmp_path / "cut.tar"
     cut.write_bytes(data[: len(data) // 2])
