@@ -418,3 +418,29 @@ def test_ctrl_c_during_a_bench_run_is_one_line_and_the_rerun_finishes(fake, tmp_
     assert not list(out.rglob("*.tmp")) and not (out / "table-2/summary.json").exists()
     res = invoke(bench_main, args)
     assert res.exit_code == 0 and (out / "table-2/summary.json").is_file(), res.output
+
+
+def test_a_kill_right_after_a_checkpoint_write_loses_no_log_record_and_no_best_pt(fake, tmp_path, monkeypatch):
+    """Fault campaign (train, SIGINT): the step's log record was written after its checkpoint, so a kill between
+    the two lost it for good (the resumed run cuts the log back to the checkpoint's step); and last.pt was written
+    before best.pt, so a kill between those left a last.pt naming a best step whose best.pt was never written."""
+    from benchmarks.faults import run_state_digest
+    from ccstereo.train import trainer
+
+    args = ["--root", fake, "--max-steps", "6", "--val-every-epochs", "1", *TRAIN]
+    assert invoke(train_command, ["--out", tmp_path / "whole", *args]).exit_code == 0
+    real, calls = trainer.save_checkpoint, []
+
+    def killed_after_the_first_write(path, payload):
+        real(path, payload)
+        calls.append(path)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # what Ctrl-C (or SIGKILL) right after this file was renamed into place does
+
+    monkeypatch.setattr(trainer, "save_checkpoint", killed_after_the_first_write)
+    out = tmp_path / "killed"
+    one_error(invoke(train_command, ["--out", out, *args]), 130, "ccs-train: error: interrupted")
+    monkeypatch.undo()
+    resume = ["--resume"] if (out / "last.pt").is_file() else []
+    assert invoke(train_command, ["--out", out, *args, *resume]).exit_code == 0
+    assert run_state_digest(out) == run_state_digest(tmp_path / "whole")

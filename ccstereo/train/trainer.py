@@ -199,12 +199,15 @@ class Trainer:
     def save(self, also_best: bool = False) -> None:
         data = self.payload()  # every rank joins the RNG gather
         if self.info.main:
-            save_checkpoint(self.last_path, data)
+            # best.pt first: last.pt is what a resumed run continues from, so a kill between the two leaves a best.pt
+            # the resumed run writes again, never a last.pt that records a best step whose best.pt was not written
             if also_best:
                 save_checkpoint(self.best_path, {k: data[k] for k in BEST_KEYS})
+            save_checkpoint(self.last_path, data)
 
-    def validate(self) -> dict[str, float]:
-        """The selection metric (main rank), best-so-far shared with every rank, then ``last.pt`` (and ``best.pt``)."""
+    def validate(self) -> tuple[dict[str, float], bool]:
+        """The selection metric (main rank) and whether it improved, best-so-far shared with every rank; the caller
+        logs the step, then saves (:meth:`save`)."""
         metrics: dict[str, float] = {}
         improved = False
         if self.info.main:
@@ -215,8 +218,7 @@ class Trainer:
             if self.best_metric is None or metrics["val_stft"] < self.best_metric:
                 self.best_metric, self.best_step, improved = metrics["val_stft"], self.step, True
         improved, self.best_metric, self.best_step = broadcast_from_main([improved, self.best_metric, self.best_step], self.info)
-        self.save(also_best=improved)
-        return metrics
+        return metrics, improved
 
     # -------------------------------------------------------------------------------------------------- steps
     def _scl_inputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -255,12 +257,18 @@ class Trainer:
             record = {"step": step, "epoch": step / schedule.batches_per_epoch, "lr_visual": lrs[0], "lr_other": lrs[1],
                       **{k: float(v) for k, v in parts.items()}, "seconds": time.perf_counter() - started}
             bar.set_postfix(loss=f"{record['loss']:.4g}")
+        improved = None
         if schedule.validates(step):
-            record.update(self.validate())
-        elif step % self.cfg.checkpoint_every == 0 or step == schedule.stop_at:
-            self.save()
+            metrics, improved = self.validate()
+            record.update(metrics)
+        # the step's record before its checkpoint: a resumed run cuts the log back to the checkpoint's step, so a
+        # kill between the two loses the record when it comes second (a fault-campaign finding)
         if record is not None and self.log is not None:
             self.log.write(record)
+        if improved is not None:
+            self.save(also_best=improved)
+        elif step % self.cfg.checkpoint_every == 0 or step == schedule.stop_at:
+            self.save()
 
     def run(self) -> None:
         """Train from ``self.step`` to the schedule's ``stop_at``, one pass of the stream per epoch."""
@@ -269,9 +277,10 @@ class Trainer:
                    disable=not (cfg.progress and self.info.main), dynamic_ncols=True)
         started = time.perf_counter()
         if not self.trainable:  # Mono-Mono: nothing to optimise; validate once so the run has the same outputs
-            metrics = self.validate()
+            metrics, improved = self.validate()
             if self.log:
                 self.log.write({"step": 0, "epoch": 0, **metrics, "seconds": 0.0})
+            self.save(also_best=improved)
             self.step = schedule.total_steps
         while self.step < schedule.stop_at:
             epoch, start_batch = divmod(self.step, schedule.batches_per_epoch)
