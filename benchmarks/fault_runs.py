@@ -155,6 +155,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ccs-data serve ended at start: {self.log.read_text()[-500:]}")
             time.sleep(0.1)
+        self.kill()
         raise RuntimeError("ccs-data serve did not start within 60 s")
 
     @staticmethod

@@ -128,7 +128,11 @@ class Campaign:
         self._serve_archives(1)  # a campaign stopped during an upstream trial left the other version served
         self.server = ServerProcess(self.served, work / "server.log")
         port = self.server.start()
-        self.specs = _unpinned_specs(self.served, port, work / "specs")
+        try:
+            self.specs = _unpinned_specs(self.served, port, work / "specs")
+        except BaseException:
+            self.server.kill()
+            raise
         self.data = work / "trial" / "data"
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -185,7 +189,7 @@ class Campaign:
 
     def snapshot(self, stage: str, dataset: str) -> dict[str, Any]:
         if stage == "train":
-            return {"digest": _run_digest(self.work / "trial" / "run")}
+            return {"digest": run_state_digest(self.work / "trial" / "run")}
         base = self.data / dataset
         return {"digest": tree_digest(base), "ledgers": {n: ledger_state(base, n, "archive" if n == "archives" else
                                                                           "video_id") for n in LEDGERS[stage]}}
@@ -256,9 +260,12 @@ class Campaign:
             out.note = f"{len(diff)} file(s) differ, e.g. {diff[:3]}"
         if stage == "train":
             return
-        if t.stage == "upstream":  # each archive is one whole upstream version, never a splice of two
-            whole = {file_digest(p) for v in self.archive_versions.values() for p in v.values()}
-            out.identical = out.identical and all(file_digest(p) in whole for p in (base / "archives").glob("*.tar.gz"))
+        if stage == "fetch" and t.dataset == "fair-play":  # each archive one whole upstream version, never a splice
+            served = self.archive_versions.values() if t.stage == "upstream" else [self.archive_versions[1]]
+            whole = {file_digest(p) for v in served for p in v.values()}
+            kept = sorted((base / "archives").glob("*.tar.gz"))
+            out.identical = out.identical and len(kept) == len(self.archive_versions[1]) and all(
+                file_digest(p) in whole for p in kept)
         for name, records in ref["ledgers"].items():
             mine = got["ledgers"].get(name, {})
             out.ledger_missing += sum(1 for k in records if k not in mine)
@@ -300,7 +307,7 @@ def _archive_versions(served: Path, v2_dir: Path) -> dict[int, dict[str, Path]]:
     return {1: v1, 2: v2}
 
 
-def _run_digest(run: Path) -> dict[str, str]:
+def run_state_digest(run: Path) -> dict[str, str]:
     """The state a resumed run must reproduce, per file: weights, optimiser and scheduler of last.pt, best.pt's
     weights, and the logged values (without their wall times)."""
     import torch
