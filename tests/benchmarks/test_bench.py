@@ -126,6 +126,14 @@ def test_synthetic_ablation_table_and_its_seed_summary():
     t = get_table("synthetic-ablation")
     assert t.seeds == (0, 1, 2) and t.default_preset == "cpu-small"
     assert [m.name for m in t.sections[0].methods] == ["Mono-Mono", "Baseline", "+TDSS", "+AVAD", "+REC", "+SCL"]
+    cfg = BenchConfig(table="synthetic-ablation", root="r", out="o")
+    jobs = {j.method.name: j for j in plan(cfg)[1]}
+    trains = {name: train_config(cfg, jobs[name], jobs[name].run_dir(cfg.table_dir("synthetic-ablation")), "cpu-small")
+              for name in ("+REC", "+SCL")}
+    assert trains["+REC"].model.scl_weight == 0.0 and trains["+REC"].model.loss == "rec"
+    # cpu-small's SCL joins at step 100 (a shortcut at step 0 leaves the picture out); the paper preset's at 0
+    assert (trains["+SCL"].model.scl_weight, trains["+SCL"].scl_start_step) == (0.1, 100)
+    assert preset("paper").scl_start_step == 0 and preset("cpu-small").eval_hop == 10_080
     summaries = {}
     for seed, base in ((0, 1.0), (1, 1.2), (2, 1.4)):
         summaries[seed] = {"columns": ["STFT"], "lower_is_better": {"STFT": True}, "meta": {"seed": seed},
@@ -275,7 +283,7 @@ def test_table_2_reproduction_trains_every_method_on_all_five_splits(world_chain
     for split in "12345":
         meta = json.loads((t / "runs" / f"fair-play-5-split-{split}" / "ccstereo" / "metadata.json").read_text())
         assert meta["steps_done"] == 1 and meta["select_on"] == "val" and meta["finished"]
-        assert meta["recipe"] == "official" and meta["selection_eval"]["hop"] == 1008
+        assert meta["recipe"] == "official" and meta["selection_eval"]["hop"] == 10_080  # cpu-small's val_hop
     assert summary["meta"]["select_on"] == "val" and summary["meta"]["preset"] == "cpu-small"
     assert len([k for k, v in summary["meta"]["checkpoints"].items() if v]) == 5
     md = (t / "report.md").read_text()
