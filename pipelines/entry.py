@@ -10,8 +10,10 @@ is loaded, so that the window without the error style is the interpreter's own s
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 
 def load_command(target: str) -> Callable[[], object]:
@@ -20,17 +22,30 @@ def load_command(target: str) -> Callable[[], object]:
     return getattr(importlib.import_module(module), attribute)
 
 
+def _interrupted(name: str) -> NoReturn:
+    from pipelines.errors import EXIT_INTERRUPTED, INTERRUPTED
+
+    sys.stderr.write(f"{name}: error: {INTERRUPTED}\n")
+    sys.exit(EXIT_INTERRUPTED)
+
+
 def launch(target: str, name: str) -> None:
     """Run the click command ``target`` as the console command ``name``; Ctrl-C while it is being imported is the
-    error style's one ``interrupted`` line and exit status 130, as it is while the command runs."""
+    error style's one ``interrupted`` line and exit status 130, as it is while the command runs.
+
+    Once the command has finished, its exit status is decided and SIGINT is ignored: a Ctrl-C during the
+    interpreter's shutdown (atexit handlers, joining threads) killed the process with SIGINT (status -2, no line)
+    or printed a traceback, although nothing was left to interrupt (a fault-campaign finding)."""
     try:
         command = load_command(target)
     except KeyboardInterrupt:
-        from pipelines.errors import EXIT_INTERRUPTED, INTERRUPTED
-
-        sys.stderr.write(f"{name}: error: {INTERRUPTED}\n")
-        sys.exit(EXIT_INTERRUPTED)
-    command()
+        _interrupted(name)
+    try:
+        command()
+    except KeyboardInterrupt:  # between the command's own error handling and its exit
+        _interrupted(name)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def ccs_data() -> None:

@@ -444,3 +444,20 @@ def test_a_kill_right_after_a_checkpoint_write_loses_no_log_record_and_no_best_p
     resume = ["--resume"] if (out / "last.pt").is_file() else []
     assert invoke(train_command, ["--out", out, *args, *resume]).exit_code == 0
     assert run_state_digest(out) == run_state_digest(tmp_path / "whole")
+
+
+def test_ctrl_c_after_the_command_finished_changes_nothing(tmp_path):
+    """Fault campaign (fetch --jobs 2, SIGINT near the end): a Ctrl-C during the interpreter's shutdown, after the
+    command had done its work, ended the process with SIGINT or a traceback of the atexit handler and no line."""
+    (tmp_path / "done_cli.py").write_text(
+        "import atexit, os, signal, time\n"
+        "def late_ctrl_c():\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(0.2)\n"
+        "atexit.register(late_ctrl_c)\n"
+        "def main():\n    print('done')\n    raise SystemExit(0)\n")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "from pipelines.entry import launch; launch('done_cli:main', 'ccs-x')"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()])})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "done\n", "")
