@@ -213,8 +213,12 @@ def leftovers(base: Path) -> list[str]:
     return sorted(found)
 
 
-def interrupt_line_ok(run: Run) -> bool:
-    """An interrupted command printed one error line, the error style's ``interrupted``, no traceback, and exited
-    130 (other output, such as a library's notice at import, is not an error line)."""
+def interrupt_outcome(run: Run) -> str:
+    """``line``: an interrupted command printed one error line, the error style's ``interrupted``, no traceback,
+    and exited 130 (other output, such as a library's notice at import, is not an error line); ``finished``: the
+    signal came once the command had done its work (status 0, no error line: the entry point ignores SIGINT
+    from there on); ``bad``: anything else."""
     errors = [ln for ln in run.stderr.splitlines() if "error:" in ln.lower()]
-    return run.returncode == 130 and run.tracebacks == 0 and len(errors) == 1 and "error: interrupted" in errors[0]
+    if run.returncode == 130 and run.tracebacks == 0 and len(errors) == 1 and "error: interrupted" in errors[0]:
+        return "line"
+    return "finished" if run.returncode == 0 and run.tracebacks == 0 and not errors else "bad"

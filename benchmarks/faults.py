@@ -19,8 +19,9 @@ Figures: trials; identical (the dataset folder byte for byte as after the uninte
 weights and optimiser state); videos lost (done in the uninterrupted run, not done after the rerun); ledger
 records missing (an item the uninterrupted run's ledgers record and the rerun's do not); temp files left
 (temporary files, partial downloads, rejected archives after the rerun); tracebacks seen (in the stderr of
-either run); SIGINT runs that did not end with the one ``interrupted`` line and status 130; workers that outlived
-a killed parent. The goal is 0 for all but the first two.
+either run); SIGINT runs that did not end with the one ``interrupted`` line and status 130 (a signal that came
+after the command had done its work, status 0 and no line, is counted apart: ``sigint_after_the_work``); workers
+that outlived a killed parent. The goal is 0 for all but the first two and ``sigint_after_the_work``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from benchmarks.fault_runs import (
     Run,
     ServerProcess,
     file_digest,
-    interrupt_line_ok,
+    interrupt_outcome,
     ledger_state,
     leftovers,
     run_interrupted,
@@ -93,6 +94,9 @@ class Outcome:
     temp_left: list[str] = field(default_factory=list)
     tracebacks: int = 0
     interrupt_ok: bool | None = None  # SIGINT trials whose signal arrived while the command ran
+    interrupt: str | None = None  # how: fault_runs.interrupt_outcome (line, finished, bad)
+    first_status: int | None = None  # the interrupted run's exit status (negative: killed by that signal)
+    first_stderr: str = ""  # its last error lines, when the trial is not clean
     survivors: int = 0
     reruns: int = 0
     seconds: float = 0.0
@@ -215,7 +219,9 @@ class Campaign:
         cmd = self.command(t.stage, t.dataset, t.jobs, t.rate_limit)
         first = self._first_run(t, cmd, delay)
         if t.signal == "INT" and first.signalled:
-            out.interrupt_ok = interrupt_line_ok(first)
+            out.interrupt = interrupt_outcome(first)
+            out.interrupt_ok = out.interrupt != "bad"
+        out.first_status = first.returncode
         runs = [first]
         while len(runs) == 1 or len(runs) < 4 and runs[-1].returncode != 0:  # rerun, as a user would, until done
             runs.append(run_to_end(self.command(t.stage, t.dataset, t.jobs, t.rate_limit),
@@ -226,6 +232,8 @@ class Campaign:
         if runs[-1].returncode != 0:
             out.note = f"the rerun failed ({runs[-1].returncode}): {runs[-1].stderr.strip()[-300:]}"
         self._compare(t, stage, out)
+        if not _clean(out):
+            out.first_stderr = "\n".join(first.stderr.strip().splitlines()[-3:])
         if t.stage == "upstream":
             self._serve_archives(1)
         out.seconds = time.monotonic() - started
@@ -339,7 +347,7 @@ def _plain(value: Any) -> Any:
 
 
 FIGURES = ("trials", "identical", "videos_lost", "ledger_records_missing", "temp_files_left", "tracebacks_seen",
-           "sigint_trials", "sigint_not_one_line", "workers_outliving_parent")
+           "sigint_trials", "sigint_not_one_line", "sigint_after_the_work", "workers_outliving_parent")
 
 
 def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
@@ -361,6 +369,7 @@ def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
         "tracebacks_seen": sum(o.tracebacks for o in outcomes),
         "sigint_trials": len(interrupted),
         "sigint_not_one_line": sum(not o.interrupt_ok for o in interrupted),
+        "sigint_after_the_work": sum(o.interrupt == "finished" for o in interrupted),
         "workers_outliving_parent": sum(o.survivors for o in outcomes),
         "by_stage": {k: dict(v) for k, v in sorted(by_stage.items())},
         "by_option": dict(sorted(by_option.items())),
