@@ -133,8 +133,15 @@ def command_path(ctx: click.Context) -> str:
 def fail(ctx: click.Context, exc: BaseException) -> NoReturn:
     """Print ``exc`` as the command's one error line and exit with its class's status."""
     code, message = classify(exc)
-    click.echo(f"{command_path(ctx)}: error: {message}", err=True)
+    # a progress bar on a terminal leaves the cursor at the end of its line: start the error on a line of its own
+    lead = "\n" if isinstance(exc, KeyboardInterrupt) and _stderr_is_terminal() else ""
+    click.echo(f"{lead}{command_path(ctx)}: error: {message}", err=True)
     raise click.exceptions.Exit(code)
+
+
+def _stderr_is_terminal() -> bool:
+    stream = click.get_text_stream("stderr")
+    return bool(getattr(stream, "isatty", None) and stream.isatty())
 
 
 def _styled_make_context(command: click.Command, make_context: Any, info_name: str | None, args: Any,

@@ -79,6 +79,16 @@ def test_a_command_prints_one_line_and_exits_with_the_class_status(error, code):
     assert res.output.count("\n") == 1 and res.output.startswith("tool go: error: ")
 
 
+def test_ctrl_c_on_a_terminal_starts_its_line_below_the_progress_bar(monkeypatch):
+    from pipelines import errors
+
+    monkeypatch.setattr(errors, "_stderr_is_terminal", lambda: True)
+    res = CliRunner().invoke(_cli(KeyboardInterrupt()), ["go"])
+    assert res.exit_code == 130 and res.output.startswith("\ntool go: error: interrupted")
+    res = CliRunner().invoke(_cli(InputError("in.txt: unreadable")), ["go"])  # other errors: no bar to step over
+    assert res.output.startswith("tool go: error: in.txt")
+
+
 def test_debug_shows_the_traceback_instead(monkeypatch):
     res = CliRunner().invoke(_cli(KeyError("bug")), ["--debug", "go"])
     assert isinstance(res.exception, KeyError)  # propagated: Python prints its traceback
