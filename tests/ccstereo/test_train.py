@@ -36,7 +36,7 @@ def root(tmp_path_factory):
 def tiny(root, out, model=None, **kw):
     base = dict(root=str(root), dataset="fair-play", protocol="5-split", split="1", out=str(out), batch_size=4,
                 samples_per_clip=2, shuffle_buffer=8, threads=2, progress=False, checkpoint_every=1000,
-                val_every_epochs=1000, val_hop=10_080, log_every=1)
+                val_every_epochs=1000, val_hop=10_080, log_every=1, scl_start_step=0)  # SCL from step 0 (cpu-small: 100)
     base.update(kw)
     return preset("cpu-small", {**TINY_MODEL, **(model or {})}, **base)
 
@@ -59,6 +59,7 @@ def test_a_few_steps_reduce_the_loss(root, tmp_path):
 
 def test_resume_is_exact(root, tmp_path):
     straight = train(tiny(root, tmp_path / "a", max_steps=4))
+    assert all("scl" in r for r in straight.history)  # SCL's inputs (previous frame, permutation) are resumed too
     half = train(tiny(root, tmp_path / "b", max_steps=4, stop_after=2))
     assert half.steps == 2 and load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 2
     with pytest.raises(ValueError, match="batch_size"):
