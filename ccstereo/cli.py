@@ -50,6 +50,7 @@ def _hw(text: str | None, option: str) -> tuple[int, int] | None:
 @click.option("--no-avad", is_flag=True, help="Ablation: plain BN instead of AVAD at the first decoder layer.")
 @click.option("--loss", type=click.Choice(["mse", "rec"]), default=None, help="Ablation: MSE only, or the REC loss (MSE + APM + PHS).")
 @click.option("--scl-weight", type=float, default=None, help="Weight of the spatial contrastive loss (0 disables it).")
+@click.option("--scl-start-step", type=click.IntRange(min=0), default=None, help="Step at which SCL joins the loss (paper preset 0, as released; cpu-small 100: BENCHMARKS.md, 'Recipes and SCL').")
 @click.option("--samples-per-clip", type=int, default=None, help="--sampler stream: K random segments drawn from each clip read from a shard.")
 @click.option("--batch-size", type=int, default=None, help="Global batch size (split over processes).")
 @click.option("--num-workers", type=int, default=None, help="DataLoader worker processes per rank.")
@@ -68,7 +69,7 @@ def _hw(text: str | None, option: str) -> tuple[int, int] | None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Training device.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def train_command(root, dataset, protocol, split, preset_name, recipe, sampler, out, max_steps, epochs, stop_after, resume,
-                  arch, no_avad, loss, scl_weight, samples_per_clip, batch_size, num_workers, precision, grad_clip, resize_hw,
+                  arch, no_avad, loss, scl_weight, scl_start_step, samples_per_clip, batch_size, num_workers, precision, grad_clip, resize_hw,
                   crop_hw, lr_visual, lr_other, visual_init, select_on, val_every_epochs, val_hop, seed, threads, device,
                   no_progress):
     """Train CCStereo (or a baseline) on a dataset's shards; best checkpoint chosen on the validation list by the
@@ -81,7 +82,7 @@ def train_command(root, dataset, protocol, split, preset_name, recipe, sampler, 
     if arch == "mono2binaural":  # the 2.5D baseline trains with MSE only
         model_overrides.update(loss=loss or "mse", scl_weight=scl_weight or 0.0)
     cfg = preset(preset_name, model_overrides, root=str(root), dataset=dataset, protocol=protocol, split=str(split), out=str(out),
-                 recipe=recipe, sampler=sampler, max_steps=max_steps, epochs=epochs, lr_visual=lr_visual, lr_other=lr_other, stop_after=stop_after, samples_per_clip=samples_per_clip, batch_size=batch_size,
+                 recipe=recipe, sampler=sampler, scl_start_step=scl_start_step, max_steps=max_steps, epochs=epochs, lr_visual=lr_visual, lr_other=lr_other, stop_after=stop_after, samples_per_clip=samples_per_clip, batch_size=batch_size,
                  num_workers=num_workers, precision=precision, grad_clip=grad_clip, select_on=select_on,
                  val_every_epochs=val_every_epochs, val_hop=val_hop, seed=seed, threads=threads, device=device, progress=False if no_progress else None)
     try:

@@ -86,6 +86,25 @@ def test_ddp_two_processes_keep_replicas_identical(root, tmp_path):
     assert (out / "best.pt").is_file()
 
 
+def test_ccs_train_scl_start_step_reaches_the_config(tmp_path, monkeypatch):
+    import ccstereo.cli as cli
+
+    seen = {}
+
+    def fake_train(cfg, resume=False):
+        seen["cfg"] = cfg
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(cli, "train", fake_train)
+    base = ["--root", str(tmp_path), "--dataset", "fair-play", "--protocol", "5-split", "--split", "1",
+            "--out", str(tmp_path / "run")]
+    for extra, want in (([], 100), (["--scl-start-step", "0"], 0), (["--scl-start-step", "40"], 40)):
+        res = CliRunner().invoke(train_command, [*base, "--preset", "cpu-small", *extra])
+        assert "stop here" in res.output and seen["cfg"].scl_start_step == want
+    res = CliRunner().invoke(train_command, [*base, "--scl-start-step", "-1"])
+    assert res.exit_code == 2 and "--scl-start-step" in res.output
+
+
 def test_scl_joins_the_loss_at_scl_start_step_and_resume_keeps_it(root, tmp_path):
     straight = train(tiny(root, tmp_path / "a", max_steps=4, scl_start_step=2))
     assert [("scl" in r) for r in straight.history] == [False, False, True, True]
