@@ -374,6 +374,22 @@ def test_ctrl_c_while_a_command_is_imported_is_one_line(tmp_path):
     _one_interrupted_line(proc.returncode, proc.stderr, "ccs-x")
 
 
+def _loads_torch(pid: int) -> bool:
+    """``pid`` is inside ``import torch`` (its shared library is mapped; the Python part takes a while longer)."""
+    try:
+        return "libtorch_cpu" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def test_ctrl_c_while_torchrun_s_module_is_imported_is_one_line(tmp_path):
+    """``python -m ccstereo.train`` (what torchrun starts) imports the package before its ``__main__``; the package
+    imported the trainer, so a SIGINT during torch's import was a traceback of the import."""
+    code, err = _interrupt_when(["import runpy; runpy.run_module('ccstereo.train', run_name='__main__')", "--help"],
+                                _loads_torch, tmp_path)
+    _one_interrupted_line(code, err, "ccs-train")
+
+
 def test_ctrl_c_while_the_command_line_is_parsed_is_one_line(tmp_path):
     """click turns a KeyboardInterrupt during parsing (an option's callback) into ``Aborted!`` and status 1."""
     import click

@@ -8,6 +8,22 @@ Modules: ``trainer`` (set-up, steps, checkpoints, validation), ``plan`` (data li
 ``records`` (log and metadata), ``validation`` (the selection metric), ``distributed`` (ranks and collectives).
 """
 
-from ccstereo.train.trainer import Trainer, TrainResult, param_digest, train
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["TrainResult", "Trainer", "param_digest", "train"]
+
+if TYPE_CHECKING:
+    from ccstereo.train.trainer import Trainer, TrainResult, param_digest, train
+
+
+def __getattr__(name: str) -> Any:
+    # lazy (PEP 562): ``python -m ccstereo.train`` (what torchrun starts) imports this package before its
+    # ``__main__``, and importing the trainer (torch) here would put seconds without the error style before it:
+    # Ctrl-C then ended in an import traceback instead of the one ``interrupted`` line
+    if name in __all__:
+        from ccstereo.train import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
