@@ -167,36 +167,29 @@ def _styled_invoke(ctx: click.Context, invoke: Any) -> Any:
         fail(ctx, exc)
 
 
-class StyledCommand(click.Command):
-    """A click command with the error style: one line and the class's exit status; ``--debug`` for a traceback."""
+class _ErrorStyle:
+    """Mixed into a click command or group: the error style on parsing and on running, and ``--debug``."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.params.append(debug_option())
+        self.params.append(debug_option())  # type: ignore[attr-defined]
 
     def make_context(self, info_name: str | None, args: Any, parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
-        return _styled_make_context(self, super().make_context, info_name, args, parent, extra)
+        return _styled_make_context(self, super().make_context, info_name, args, parent, extra)  # type: ignore[misc]
 
     def invoke(self, ctx: click.Context) -> Any:
-        return _styled_invoke(ctx, super().invoke)
+        return _styled_invoke(ctx, super().invoke)  # type: ignore[misc]
 
 
-class StyledGroup(click.Group):
+class StyledCommand(_ErrorStyle, click.Command):
+    """A click command with the error style: one line and the class's exit status; ``--debug`` for a traceback."""
+
+
+class StyledGroup(_ErrorStyle, click.Group):
     """A click group whose every subcommand (and subgroup) has the error style of :class:`StyledCommand`."""
 
     command_class = StyledCommand
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.params.append(debug_option())
-
-    def make_context(self, info_name: str | None, args: Any, parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
-        return _styled_make_context(self, super().make_context, info_name, args, parent, extra)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        return _styled_invoke(ctx, super().invoke)
 
 
 StyledGroup.group_class = StyledGroup
