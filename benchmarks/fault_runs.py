@@ -21,6 +21,7 @@ import hashlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.io import Ledger
+from pipelines.io import Ledger, sha256_file
 
 TRACEBACK = "Traceback (most recent call last)"
 # what the console scripts run (pyproject [project.scripts]), whether or not they are on the PATH
@@ -160,8 +161,6 @@ class ServerProcess:
 
     @staticmethod
     def _listening(port: int) -> bool:
-        import socket
-
         with socket.socket() as s:
             return s.connect_ex(("127.0.0.1", port)) == 0
 
@@ -170,14 +169,6 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def tree_digest(base: Path) -> dict[str, str]:
@@ -191,7 +182,7 @@ def tree_digest(base: Path) -> dict[str, str]:
             text = "\n".join(sorted(path.read_text(encoding="utf-8").split("\n")))
             out[rel] = hashlib.sha256(text.encode()).hexdigest()
         else:
-            out[rel] = file_digest(path)
+            out[rel] = sha256_file(path)
     return out
 
 

@@ -35,19 +35,19 @@ import signal
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from benchmarks.fault_runs import (
     CCS_DATA,
     CCS_TRAIN,
     Run,
     ServerProcess,
-    file_digest,
     interrupt_outcome,
     ledger_state,
     leftovers,
@@ -55,8 +55,11 @@ from benchmarks.fault_runs import (
     run_to_end,
     tree_digest,
 )
-from pipelines.io import atomic_write_text
+from pipelines.io import atomic_write_text, sha256_file
 from pipelines.spec import load_spec
+from pipelines.synth.fakeshards import make_fake_dataset
+from pipelines.synth.specs import spec_to_toml, write_specs
+from pipelines.synth.world import generate_world
 
 STAGES = ("fetch", "prepare", "shard", "train", "server", "upstream")
 DATASETS = {"fetch": ("music-stereo", "yt-music", "fair-play"), "prepare": ("music-stereo", "yt-music", "fair-play"),
@@ -159,8 +162,6 @@ class Campaign:
     def train_data(self) -> Path:
         root = self.work / "train-data"
         if not (root / "fair-play").is_dir():
-            from pipelines.synth.fakeshards import make_fake_dataset
-
             make_fake_dataset(root, n_clips=8, protocols={"5-split": 1}, frame_size=(36, 72), clips_per_shard=4)
         return root
 
@@ -270,10 +271,10 @@ class Campaign:
             return
         if stage == "fetch" and t.dataset == "fair-play":  # each archive one whole upstream version, never a splice
             served = self.archive_versions.values() if t.stage == "upstream" else [self.archive_versions[1]]
-            whole = {file_digest(p) for v in served for p in v.values()}
+            whole = {sha256_file(p) for v in served for p in v.values()}
             kept = sorted((base / "archives").glob("*.tar.gz"))
             out.identical = out.identical and len(kept) == len(self.archive_versions[1]) and all(
-                file_digest(p) in whole for p in kept)
+                sha256_file(p) in whole for p in kept)
         for name, records in ref["ledgers"].items():
             mine = got["ledgers"].get(name, {})
             out.ledger_missing += sum(1 for k in records if k not in mine)
@@ -288,10 +289,6 @@ class Campaign:
 
 def _unpinned_specs(served: Path, port: int, specs_dir: Path) -> dict[str, Path]:
     """The world's specs for ``port``, FAIR-Play's archives unpinned as in the real manifest."""
-    from dataclasses import replace
-
-    from pipelines.synth.specs import spec_to_toml, write_specs
-
     specs = write_specs(served, port, specs_dir=specs_dir)
     fp = load_spec(specs["fair-play"])
     unpinned = replace(fp, archives=tuple(replace(a, sha256=None) for a in fp.archives))
@@ -318,8 +315,6 @@ def _archive_versions(served: Path, v2_dir: Path) -> dict[int, dict[str, Path]]:
 def run_state_digest(run: Path) -> dict[str, str]:
     """The state a resumed run must reproduce, per file: weights, optimiser and scheduler of last.pt, best.pt's
     weights, and the logged values (without their wall times)."""
-    import torch
-
     out = {}
     for name, keys in (("last.pt", ("model", "optimizer", "scheduler", "step", "best_metric", "best_step")),
                        ("best.pt", ("model", "step"))):
@@ -335,8 +330,6 @@ def run_state_digest(run: Path) -> dict[str, str]:
 
 def _plain(value: Any) -> Any:
     """Tensors as their bytes' sha256, containers recursively: a repr that is equal iff the states are."""
-    import torch
-
     if isinstance(value, torch.Tensor):
         return hashlib.sha256(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
     if isinstance(value, dict):
@@ -392,8 +385,6 @@ def run_campaign(work: str | Path, *, trials: int = 120, seed: int = 0, world: s
     if world is None:
         world = work / "world"
         if not (world / "truth.jsonl").is_file():
-            from pipelines.synth.world import generate_world
-
             generate_world(world, seed=0, size="tiny", progress=False)
     started = time.monotonic()
     campaign = Campaign(work, Path(world))
