@@ -168,7 +168,7 @@ def load_crop(jpeg: bytes, box: tuple[int, int], cfg: StreamConfig, where: str =
 
 def materialise(refs: list[SampleRef], cfg: StreamConfig) -> dict[str, object]:
     """Decode a batch: RMS-normalised stereo segments, uint8 crops and the jitter factors for augment_batch."""
-    segments = torch.from_numpy(np.stack([read_segment(r.flac, r.start, r.where or r.key) for r in refs]))
+    segments = torch.from_numpy(np.stack([read_segment(r.flac, r.start, r.where) for r in refs]))
     segments, _ = normalise_rms(segments)
     batch: dict[str, object] = {
         "keys": [r.key for r in refs],
